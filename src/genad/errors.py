@@ -1,0 +1,128 @@
+"""The errors genad raises, in one tree.
+
+Every error genad raises on purpose derives from :class:`GenadError`, so
+``except genad.errors.GenadError`` catches them all::
+
+    GenadError
+    ├── InputError (also ValueError)          the sample or an argument is unusable
+    │   ├── UnsupportedInputError             no loader for this type or file suffix
+    │   ├── CorruptInputError                 the file exists but cannot be decoded
+    │   └── EmptyInputError                   nothing to score: no pixels, points, frames or values
+    ├── ConfigurationError                    genad is not set up for what was asked
+    │   └── MissingDependencyError (also ImportError)   an optional extra is not installed
+    ├── BackendError                          the VLM endpoint failed
+    │   ├── BackendConnectionError            the server could not be reached
+    │   ├── BackendTimeoutError               the server did not answer in time
+    │   ├── RateLimitError                    HTTP 429 after all retries
+    │   ├── BackendStatusError                any other HTTP error status after all retries
+    │   └── RefusalError                      the model refused to answer
+    ├── ParseError                            the reply could not be read as a verdict
+    └── DataError                             an evaluation folder does not have the expected layout
+
+Messages never contain API keys: backend errors are built from status codes and
+the server's message with any secret redacted (see :func:`redact`).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "BackendConnectionError",
+    "BackendError",
+    "BackendStatusError",
+    "BackendTimeoutError",
+    "ConfigurationError",
+    "CorruptInputError",
+    "DataError",
+    "EmptyInputError",
+    "GenadError",
+    "InputError",
+    "MissingDependencyError",
+    "ParseError",
+    "RateLimitError",
+    "RefusalError",
+    "UnsupportedInputError",
+    "redact",
+]
+
+
+class GenadError(Exception):
+    """Base class of every error genad raises on purpose."""
+
+
+class InputError(GenadError, ValueError):
+    """The sample, a reference or an argument cannot be used."""
+
+
+class UnsupportedInputError(InputError):
+    """No loader handles this object type or file suffix."""
+
+
+class CorruptInputError(InputError):
+    """The file exists but its content cannot be decoded."""
+
+
+class EmptyInputError(InputError):
+    """The sample holds nothing to score (no pixels, points, frames or values)."""
+
+
+class ConfigurationError(GenadError):
+    """genad is not configured for the requested operation (for example no VLM endpoint)."""
+
+
+class MissingDependencyError(ConfigurationError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class BackendError(GenadError):
+    """The vision-language model endpoint failed."""
+
+
+class BackendConnectionError(BackendError):
+    """The endpoint could not be reached."""
+
+
+class BackendTimeoutError(BackendError):
+    """The endpoint did not answer within the timeout."""
+
+
+class RateLimitError(BackendError):
+    """The endpoint kept answering HTTP 429 after all retries."""
+
+
+class BackendStatusError(BackendError):
+    """The endpoint answered an HTTP error status after all retries."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RefusalError(BackendError):
+    """The model declined to answer."""
+
+
+class ParseError(GenadError):
+    """A reply could not be turned into a verdict, even leniently."""
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class DataError(GenadError):
+    """A dataset folder does not have the layout its reader expects."""
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+")
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,})")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with each secret, bearer tokens and ``sk-`` keys replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _BEARER.sub(r"\1***", text)
+    return _KEYLIKE.sub("***", text)

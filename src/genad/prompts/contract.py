@@ -1,0 +1,122 @@
+"""The JSON output contract appended to every prompt, its JSON Schema and the validated :class:`Answer`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["ANSWER_SCHEMA", "Answer", "AnswerRegion", "contract_text"]
+
+
+class AnswerRegion(BaseModel):
+    """A region as the VLM names it, in the terms of the image it points at."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    image: int | None = Field(default=None, description="1-based number of the image the region is in")
+    box: list[float] | None = Field(default=None, description="[x_min, y_min, x_max, y_max] in image pixels")
+    interval: list[float] | None = Field(default=None, description="[start, end] in the plot's x-axis units")
+    cells: list[int] | None = Field(default=None, description="1-based keyframe-grid cell numbers")
+    mark: int | None = Field(default=None, description="number of the candidate mark this region confirms")
+    label: str = ""
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("box")
+    @classmethod
+    def _four_numbers(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and len(v) != 4:
+            raise ValueError("box must have four numbers [x_min, y_min, x_max, y_max]")
+        return v
+
+    @field_validator("interval")
+    @classmethod
+    def _two_numbers(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and len(v) != 2:
+            raise ValueError("interval must have two numbers [start, end]")
+        return v
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _none_label(cls, v: Any) -> Any:
+        return "" if v is None else v
+
+
+class Answer(BaseModel):
+    """A VLM's verdict, validated against the contract."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    is_anomalous: bool
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    anomaly_type: str | None = None
+    regions: list[AnswerRegion] = Field(default_factory=list)
+    rejected_marks: list[int] = Field(default_factory=list)
+    explanation: str = ""
+
+    @field_validator("regions", "rejected_marks", mode="before")
+    @classmethod
+    def _none_list(cls, v: Any) -> Any:
+        return [] if v is None else v
+
+    @field_validator("explanation", mode="before")
+    @classmethod
+    def _none_text(cls, v: Any) -> Any:
+        return "" if v is None else v
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_NUMBER_LIST = {"type": "array", "items": {"type": "number"}}
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["is_anomalous", "score", "anomaly_type", "regions", "rejected_marks", "explanation"],
+    "properties": {
+        "is_anomalous": {"type": "boolean"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "anomaly_type": _nullable({"type": "string"}),
+        "regions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["image", "box", "interval", "cells", "mark", "label", "confidence"],
+                "properties": {
+                    "image": {"type": "integer"},
+                    "box": _nullable(_NUMBER_LIST),
+                    "interval": _nullable(_NUMBER_LIST),
+                    "cells": _nullable({"type": "array", "items": {"type": "integer"}}),
+                    "mark": _nullable({"type": "integer"}),
+                    "label": {"type": "string"},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+            },
+        },
+        "rejected_marks": {"type": "array", "items": {"type": "integer"}},
+        "explanation": {"type": "string"},
+    },
+}
+
+
+def contract_text(locate_hint: str, *, marks: bool = False) -> str:
+    """The instruction appended after the study's wording: answer as one JSON object."""
+    mark_keys = (
+        ' Use "mark" to confirm a numbered candidate mark and list the numbers of marks that show nothing'
+        ' anomalous in "rejected_marks".'
+        if marks
+        else ' Leave "mark" null and "rejected_marks" empty.'
+    )
+    return (
+        "Answer with one JSON object and nothing else. Keys: "
+        '"is_anomalous" (true or false); '
+        '"score" (0 to 1, how likely the inspected sample is anomalous); '
+        '"anomaly_type" (a short name such as "scratch" or "missing part", or null); '
+        '"regions" (a list, empty if normal; each with "image": the 1-based number of the image it is in, '
+        '"box", "interval", "cells", "mark" (null where they do not apply), "label" and "confidence" from 0 to 1); '
+        '"rejected_marks" (a list of numbers); "explanation" (the specific reason). '
+        f"{locate_hint}{mark_keys}"
+    )
