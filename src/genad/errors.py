@@ -17,7 +17,8 @@ Every error genad raises on purpose derives from :class:`GenadError`, so
     │   ├── BackendStatusError                any other HTTP error status after all retries
     │   └── RefusalError                      the model refused to answer
     ├── ParseError                            the reply could not be read as a verdict
-    └── DataError                             an evaluation folder does not have the expected layout
+    ├── DataError                             an evaluation folder does not have the expected layout
+    └── BatchError                            ``detect_many(errors="raise")`` stopped; ``.reports`` keeps what finished
 
 Messages never contain API keys: backend errors are built from status codes and
 the server's message with any secret redacted (see :func:`redact`).
@@ -29,6 +30,7 @@ import re
 
 __all__ = [
     "BackendConnectionError",
+    "BatchError",
     "BackendError",
     "BackendStatusError",
     "BackendTimeoutError",
@@ -113,6 +115,14 @@ class ParseError(GenadError):
 
 class DataError(GenadError):
     """A dataset folder does not have the layout its reader expects."""
+
+
+class BatchError(GenadError):
+    """A batch stopped at its first failure; ``reports`` holds the finished reports (``None`` where none)."""
+
+    def __init__(self, message: str, reports: list) -> None:  # type: ignore[type-arg]
+        super().__init__(message)
+        self.reports = reports
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+")
