@@ -1,0 +1,7 @@
+"""``python -m genad`` runs the ``genad`` command."""
+
+import sys
+
+from genad.cli import main
+
+sys.exit(main())
