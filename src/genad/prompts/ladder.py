@@ -197,15 +197,11 @@ class LadderPrompt:
             text = study_wording(level, noun=noun, n_references=n_refs, n_query=len(context.query.images),
                                  category=context.category, criteria=context.criteria, rules=context.rules,
                                  anomalies=context.anomalies, domain=self.domain)
-        images: list[tuple[str, ImagePart]] = []
-        for i, ref in enumerate(context.references, 1):
-            images += [(f"normal reference {i}" + (f", {lab}" if lab else ""), ImagePart.from_array(im))
-                       for im, lab in zip(ref.images, _labels(ref), strict=True)]
-        images += [("inspected" + (f", {lab}" if lab else ""), ImagePart.from_array(im))
-                   for im, lab in zip(context.query.images, _labels(context.query), strict=True)]
-        if context.marks is not None:
-            images += [("marks" + (f", {lab}" if lab else ""), ImagePart.from_array(im))
-                       for im, lab in zip(context.marks.images, _labels(context.marks), strict=True)]
+        images = [
+            *(part for i, ref in enumerate(context.references, 1) for part in _parts(ref, f"normal reference {i}")),
+            *_parts(context.query, "inspected"),
+            *(_parts(context.marks, "marks") if context.marks is not None else ()),
+        ]
         listing = " ".join(f"Image {i}: {lab}." for i, (lab, _) in enumerate(images, 1))
         contract = contract_text(context.query.locate_hint, marks=context.marks is not None)
         content: tuple[str | ImagePart, ...] = (*(part for _, part in images), text, f"{listing} {contract}")
@@ -215,5 +211,8 @@ class LadderPrompt:
         return messages
 
 
-def _labels(rendering: Rendering) -> list[str]:
-    return list(rendering.labels) if len(rendering.labels) == len(rendering.images) else [""] * len(rendering.images)
+def _parts(rendering: Rendering, role: str) -> list[tuple[str, ImagePart]]:
+    """Each image of a rendering, encoded, with a caption such as ``"inspected, view 2 (top)"``."""
+    labels = rendering.labels if len(rendering.labels) == len(rendering.images) else [""] * len(rendering.images)
+    return [(role + (f", {label}" if label else ""), ImagePart.from_array(image, format=rendering.image_format))
+            for image, label in zip(rendering.images, labels, strict=True)]

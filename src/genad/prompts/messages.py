@@ -21,8 +21,8 @@ class ImagePart:
     height: int
 
     @classmethod
-    def from_array(cls, image: np.ndarray, *, format: Literal["png", "jpeg"] = "png", quality: int = 92) -> ImagePart:
-        """Encode an RGB uint8 array. PNG is lossless (small defects survive); JPEG is smaller."""
+    def from_array(cls, image: np.ndarray, *, format: Literal["png", "jpeg"] = "png", quality: int = 95) -> ImagePart:
+        """Encode an RGB uint8 array: PNG (lossless, for flat-colour plots) or JPEG (quality 95, for photos)."""
         import cv2
 
         bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)

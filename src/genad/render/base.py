@@ -9,7 +9,7 @@ in pixels, point indices, frames or series positions; ``to_views`` projects a na
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class Rendering:
 
     ``images`` are RGB uint8 arrays; ``labels`` name them (shown to the VLM next to each image);
     ``noun`` is how prompts call them (``"image"``, ``"rendered depth image"``, ``"video frames"``);
-    ``locate_hint`` tells the VLM how to point at things in these images.
+    ``locate_hint`` tells the VLM how to point at things in these images; ``image_format`` is how the images are
+    encoded for the wire (JPEG for photos: fast and small; PNG for plots and renders with flat colours).
     Subclasses implement :meth:`to_native` and :meth:`to_views`.
     """
 
@@ -57,6 +58,7 @@ class Rendering:
     labels: list[str] = field(default_factory=list)
     noun: str = "image"
     locate_hint: str = "Give each region as a box [x_min, y_min, x_max, y_max] in pixels of the image it is in."
+    image_format: Literal["png", "jpeg"] = "jpeg"
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_native(self, region: ViewRegion) -> Mapped:

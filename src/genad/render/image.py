@@ -82,7 +82,8 @@ class ImageRenderer:
         if size == (w, h):
             image = sample.pixels
         else:
-            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
+            # area averaging avoids aliasing on strong reductions; linear is enough (and 3x faster) on mild ones
+            interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR if scale < 1 else cv2.INTER_NEAREST
             image = cv2.resize(sample.pixels, size, interpolation=interp)
         return ImageRendering(
             images=[image],
