@@ -1,0 +1,175 @@
+"""Detection metrics: image, pixel, frame, point and range-based, built on scikit-learn where it has them.
+
+Every function returns ``nan`` when the metric is undefined (a single class in the ground truth), so a
+category with only anomalous samples reports ``nan`` AUROC instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+from genad.errors import InputError
+
+__all__ = [
+    "aupro",
+    "auroc",
+    "average_precision",
+    "f1_max",
+    "frame_auroc",
+    "pixel_auroc",
+    "point_auroc",
+    "range_precision_recall_f1",
+    "ranges_from_binary",
+]
+
+
+def _binary(labels: np.ndarray | Sequence[int]) -> np.ndarray:
+    y = np.asarray(labels).ravel()
+    return (y != 0).astype(np.int8)
+
+
+def _check(labels: np.ndarray, scores: np.ndarray) -> bool:
+    if labels.shape != scores.shape:
+        raise InputError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    if not np.all(np.isfinite(scores)):
+        raise InputError("scores contain NaN or infinite values")
+    return np.unique(labels).size == 2
+
+
+def auroc(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
+    """Area under the ROC curve (``sklearn.metrics.roc_auc_score``); ``nan`` with one class."""
+    y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
+    return float(roc_auc_score(y, s)) if _check(y, s) else float("nan")
+
+
+def average_precision(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
+    """Average precision (``sklearn.metrics.average_precision_score``); ``nan`` with one class."""
+    y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
+    return float(average_precision_score(y, s)) if _check(y, s) else float("nan")
+
+
+def f1_max(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
+    """The best F1 over all thresholds of the precision-recall curve; ``nan`` with one class."""
+    y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
+    if not _check(y, s):
+        return float("nan")
+    precision, recall, _ = precision_recall_curve(y, s)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(f1.max())
+
+
+def pixel_auroc(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> float:
+    """AUROC over every pixel of every image (normal images have all-false masks)."""
+    _same_shapes(masks, maps)
+    if not masks:
+        return float("nan")
+    return auroc(np.concatenate([np.ravel(m) for m in masks]), np.concatenate([np.ravel(a) for a in maps]))
+
+
+def aupro(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], max_fpr: float = 0.3) -> float:
+    """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD definition).
+
+    For a threshold, PRO is the mean over all ground-truth connected components (8-connectivity, across all images)
+    of the share of the component's pixels at or above it; FPR is the share of normal pixels (all images) at or
+    above it. The PRO-vs-FPR curve is integrated with the trapezoid rule from 0 to ``max_fpr`` (interpolating at
+    ``max_fpr``) and divided by ``max_fpr``, so a perfect map scores 1.
+    """
+    from scipy import ndimage
+    from scipy.integrate import trapezoid
+
+    _same_shapes(masks, maps)
+    weights: list[np.ndarray] = []
+    n_components = 0
+    for m in masks:
+        components, n = ndimage.label(np.asarray(m) != 0, structure=np.ones((3, 3), dtype=int))
+        sizes = np.bincount(components.ravel(), minlength=n + 1).astype(np.float64)
+        w = np.zeros(components.size)
+        inside = components.ravel() > 0
+        w[inside] = 1.0 / sizes[components.ravel()[inside]]
+        weights.append(w)
+        n_components += n
+    if n_components == 0:
+        return float("nan")
+    region_weight = np.concatenate(weights) / n_components
+    normal = np.concatenate([np.ravel(m) == 0 for m in masks])
+    if not normal.any():
+        return float("nan")
+    scores = np.concatenate([np.ravel(a) for a in maps]).astype(np.float64)
+    order = np.argsort(-scores, kind="stable")
+    scores, region_weight, normal = scores[order], region_weight[order], normal[order]
+    pro = np.cumsum(region_weight)
+    fpr = np.cumsum(normal) / normal.sum()
+    last = np.append(scores[1:] != scores[:-1], True)  # one point per distinct threshold
+    fpr, pro = np.concatenate([[0.0], fpr[last]]), np.concatenate([[0.0], pro[last]])
+    cut = int(np.searchsorted(fpr, max_fpr, side="right"))
+    x, y = fpr[:cut], pro[:cut]
+    if x[-1] < max_fpr:
+        y_at = np.interp(max_fpr, fpr, pro)
+        x, y = np.append(x, max_fpr), np.append(y, y_at)
+    return float(trapezoid(y, x) / max_fpr)
+
+
+def _same_shapes(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> None:
+    if len(masks) != len(maps):
+        raise InputError(f"{len(masks)} masks but {len(maps)} anomaly maps")
+    for m, a in zip(masks, maps, strict=True):
+        if np.shape(m) != np.shape(a):
+            raise InputError(f"mask {np.shape(m)} and anomaly map {np.shape(a)} differ in shape")
+
+
+def frame_auroc(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarray]) -> float:
+    """AUROC over the frames of all clips pooled."""
+    _same_shapes(frame_labels, frame_scores)
+    if not frame_labels:
+        return float("nan")
+    return auroc(np.concatenate([np.ravel(x) for x in frame_labels]),
+                 np.concatenate([np.ravel(x) for x in frame_scores]))
+
+
+def point_auroc(point_labels: Sequence[np.ndarray], point_scores: Sequence[np.ndarray]) -> float:
+    """AUROC over the points of all clouds pooled."""
+    return frame_auroc(point_labels, point_scores)
+
+
+def ranges_from_binary(binary: np.ndarray | Sequence[int]) -> list[tuple[int, int]]:
+    """Inclusive ``(start, end)`` runs of non-zero values."""
+    b = np.concatenate([[0], (np.asarray(binary).ravel() != 0).astype(np.int8), [0]])
+    d = np.diff(b)
+    return [(int(s), int(e)) for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1, strict=True)]
+
+
+def range_precision_recall_f1(
+    truth: Sequence[tuple[int, int]], predicted: Sequence[tuple[int, int]], length: int, alpha: float = 0.0,
+) -> tuple[float, float, float]:
+    """Range-based precision, recall and F1 of Tatbul et al. (NeurIPS 2018), no point adjustment.
+
+    Flat positional bias and cardinality factor 1: a real range's recall is
+    ``alpha * [detected at all] + (1 - alpha) * |overlap| / |range|``; a predicted range's precision is
+    ``|overlap| / |range|`` (existence weight 0, as the paper prescribes for precision). Recall averages over real
+    ranges, precision over predicted ranges. With no real ranges recall is ``nan``; with no predicted ranges
+    precision is ``nan`` (and F1 is 0 when there are real ranges).
+    """
+    truth_mask = _mask(truth, length)
+    pred_mask = _mask(predicted, length)
+    recalls = [alpha * bool(pred_mask[a:b + 1].any()) + (1 - alpha) * pred_mask[a:b + 1].mean() for a, b in truth]
+    precisions = [truth_mask[a:b + 1].mean() for a, b in predicted]
+    recall = float(np.mean(recalls)) if recalls else float("nan")
+    precision = float(np.mean(precisions)) if precisions else float("nan")
+    if not recalls:
+        return precision, recall, float("nan")
+    if not precisions or precision + recall == 0:
+        return precision, recall, 0.0
+    return precision, recall, 2 * precision * recall / (precision + recall)
+
+
+def _mask(ranges: Sequence[tuple[int, int]], length: int) -> np.ndarray:
+    m = np.zeros(length, dtype=bool)
+    for a, b in ranges:
+        if not 0 <= a <= b < length:
+            raise InputError(f"range ({a}, {b}) outside a series of {length} points")
+        m[a:b + 1] = True
+    return m
