@@ -1,0 +1,194 @@
+"""Resumable runs: the result store, the reply cache, and a real ``genad eval`` killed with SIGKILL and rerun."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from genad._modalities import MODALITIES, Modality
+from genad.clients.cache import CachedClient
+from genad.errors import BackendConnectionError, ConfigurationError, ParseError
+from genad.eval.datasets import read_dataset
+from genad.eval.runner import Runner, check_components, select_references, summarize
+from genad.prompts.messages import Message
+from genad.report import AnomalyReport, Usage
+from genad.testing import ScriptedClient
+
+
+def _write_images(root: Path, n_good: int, n_bad: int) -> Path:
+    rng = np.random.default_rng(0)
+    for folder, n in (("good", n_good), ("scratch", n_bad)):
+        (root / "widget" / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+            cv2.imwrite(str(root / "widget" / folder / f"{i:03d}.png"), image)
+    return root
+
+
+@dataclass
+class CountingDetector:
+    """Scores each sample by its file name; counts calls; fails with ``fail_with`` at call ``fail_at``."""
+
+    fail_at: int | None = None
+    fail_with: Exception = field(default_factory=lambda: BackendConnectionError("endpoint down"))
+    calls: list[str] = field(default_factory=list)
+    client: Any = None
+    prompt: Any = None
+    renderers: Any = None
+    experts: Any = None
+
+    def resolved_mode(self) -> str:
+        return "vlm"
+
+    def detect(self, sample: Any, *, category: str | None = None, references: Any = (),
+               modality: str | None = None) -> AnomalyReport:
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            self.calls.append(str(sample))
+            raise self.fail_with
+        self.calls.append(str(sample))
+        score = 0.9 if "scratch" in str(sample) else 0.1
+        return AnomalyReport(score >= 0.5, score, modality="image", usage=Usage(10, 2, 1))
+
+
+def test_runner_resumes_after_a_backend_failure(tmp_path: Path) -> None:
+    ds = read_dataset(_write_images(tmp_path / "data", 6, 6))
+    crashing = CountingDetector(fail_at=5)
+    with pytest.raises(BackendConnectionError):
+        Runner(crashing, shots=2, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    resumed = CountingDetector()
+    records = Runner(resumed, shots=2, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    assert len(records) == 10  # 12 items minus 2 references
+    assert len(resumed.calls) == 5  # only the ones not stored before the failure
+    assert sorted(crashing.calls[:5] + resumed.calls) == sorted(str(r.item.sample) for r in records)
+    summary = summarize(ds, records, mode="vlm", shots=2)
+    assert summary["categories"]["widget"]["image_auroc"] == 1.0
+    assert summary["usage"]["requests"] == 10
+
+
+def test_deterministic_errors_are_stored_not_retried(tmp_path: Path) -> None:
+    ds = read_dataset(_write_images(tmp_path / "data", 2, 2))
+    first = CountingDetector(fail_at=0, fail_with=ParseError("no JSON"))
+    Runner(first, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    again = CountingDetector()
+    records = Runner(again, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    assert again.calls == []
+    assert [r.report.status for r in records].count("error") == 1
+    assert summarize(ds, records, mode="vlm", shots=0)["categories"]["widget"]["errors"] == 1
+
+
+def test_references_are_seeded_and_left_out(tmp_path: Path) -> None:
+    ds = read_dataset(_write_images(tmp_path / "data", 8, 3))
+    refs, scored = select_references(ds.items, 3, seed=7)
+    again, _ = select_references(ds.items, 3, seed=7)
+    assert [r.name for r in refs] == [r.name for r in again]
+    assert all(r.label == 0 for r in refs)
+    assert not {r.name for r in refs} & {s.name for s in scored}
+    assert len(scored) == 8
+    other, _ = select_references(ds.items, 3, seed=8)
+    assert [r.name for r in other] != [r.name for r in refs]
+    limited = Runner(CountingDetector(), shots=3, seed=7, limit=4, progress=False).plan(ds)
+    assert len(limited) == 4
+
+
+def test_missing_expert_is_a_typed_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODALITIES, "video", Modality("video", "genad.samples.image:ImageSample",
+                                                      "genad.render.image:ImageRenderer",
+                                                      "genad.experts.not_written_yet:VideoExpert", (".mp4",)))
+    local = CountingDetector()
+    local.resolved_mode = lambda: "local"  # type: ignore[method-assign]
+    with pytest.raises(ConfigurationError, match=r"genad\.experts\.not_written_yet:VideoExpert"):
+        check_components(local, "video")
+    check_components(CountingDetector(), "video")  # vlm mode does not need the expert
+
+
+def test_cached_client_returns_stored_replies_unpaid(tmp_path: Path) -> None:
+    scripted = ScriptedClient([{"is_anomalous": True, "score": 0.8}])
+    cached = CachedClient(scripted, tmp_path / "replies.sqlite")
+    messages = [Message("user", ("is this normal?",))]
+    first = cached.complete(messages, {"type": "object"})
+    assert not first.cached
+    assert first.usage.prompt_tokens > 0
+    reopened = pickle.loads(pickle.dumps(cached))
+    second = reopened.complete(messages, {"type": "object"})
+    assert second.cached
+    assert second.usage == Usage()
+    assert second.data == {"is_anomalous": True, "score": 0.8}
+    assert len(scripted.calls) == 1
+    assert (cached.misses_, reopened.hits_, len(reopened)) == (1, 1, 1)
+    with pytest.raises(AssertionError, match="ran out"):
+        reopened.complete(messages, {"type": "array"})  # another schema is another request
+
+
+def _request_key(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request["messages"], sort_keys=True).encode()).hexdigest()
+
+
+@pytest.mark.slow
+def test_sigkilled_eval_resumes_without_repeating_a_request(tmp_path: Path) -> None:
+    from loopback import LoopbackVLM, Scripted, answer_json, chat_completion
+
+    data = _write_images(tmp_path / "data", 100, 100)
+    kill_after = 80
+    answered: list[str] = []
+    lock = threading.Lock()
+    held, release = threading.Event(), threading.Event()
+
+    def responder(request: dict[str, Any]) -> Any:
+        key = _request_key(request)
+        with lock:
+            hold = not held.is_set() and len(answered) == kill_after
+            if hold:
+                held.set()
+        if hold:  # keep request 81 open until the client is killed; it is never answered
+            release.wait(30)
+            return Scripted(drop=True)
+        score = int(key[:2], 16) / 255
+        with lock:
+            answered.append(key)
+        return 200, chat_completion(answer_json(score > 0.5, round(score, 3)))
+
+    cmd = [sys.executable, "-m", "genad", "eval", str(data), "--mode", "vlm", "--shots", "0", "--quiet",
+           "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "metrics.json")]
+    with LoopbackVLM(responder) as server:
+        env = {**os.environ, "GENAD_BASE_URL": server.url, "GENAD_MODEL": "loopback-model", "GENAD_API_KEY": "k"}
+        first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert held.wait(120), "the first run never reached request 81"
+            first.send_signal(signal.SIGKILL)
+            first.wait(30)
+        finally:
+            release.set()
+            if first.poll() is None:
+                first.kill()
+        assert first.returncode == -signal.SIGKILL
+        with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+            stored_before = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        assert stored_before == kill_after
+        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert second.returncode == 0, second.stderr[-2000:]
+
+    assert len(answered) == 200
+    assert len(set(answered)) == 200  # no answered (paid) request was ever sent twice
+    with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+        rows = db.execute("SELECT item, COUNT(*) FROM results GROUP BY item").fetchall()
+    assert len(rows) == 200
+    assert {count for _, count in rows} == {1}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["categories"]["widget"]["n"] == 200
+    assert metrics["categories"]["widget"]["errors"] == 0
+    assert metrics["usage"]["requests"] == 200
+    assert "image_auroc" in metrics["mean"]
