@@ -172,6 +172,13 @@ def test_fallback_stops_at_json_object(server: LoopbackVLM) -> None:
     assert server.requests[1]["response_format"] == {"type": "json_object"}
 
 
+def test_server_error_naming_the_format_falls_back(server: LoopbackVLM) -> None:
+    message = 'response_format type must be one of "text" or "json_object", but got: json_schema'
+    server.script(Scripted(500, error_body(message, type="server_error"), headers=FAST_RETRY))
+    reply = _client(server, max_retries=0).complete(_messages(), ANSWER_SCHEMA)
+    assert reply.response_format == "json_object"
+
+
 def test_plain_bad_request_after_a_format_worked_is_an_error(server: LoopbackVLM) -> None:
     client = _client(server)
     client.complete(_messages(), ANSWER_SCHEMA)

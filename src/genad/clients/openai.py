@@ -249,12 +249,13 @@ class OpenAIClient:
     def _rejects_format(self, exc: openai.APIStatusError) -> bool:
         """Whether an error status means "this response_format is not supported" (so a weaker one may work).
 
-        A 400/422 that names the response format counts; before any level has worked, so does any 400.
+        A 400, 422 or 5xx whose message names the response format counts (some servers answer 500 for an
+        unknown format, after the SDK's retries); before any level has worked, so does any 400.
         """
-        if exc.status_code not in (400, 422):
-            return False
         if exc.status_code == 400 and not self._format_confirmed_:
             return True
+        if exc.status_code not in (400, 422) and exc.status_code < 500:
+            return False
         text = f"{exc.message} {exc.body}".lower()
         return any(word in text for word in _FORMAT_WORDS)
 
