@@ -27,7 +27,8 @@ def tests_core(session: nox.Session) -> None:
 def tests_openai2(session: nox.Session) -> None:
     """The client and detector tests against the openai 2.x SDK (3.x is the default)."""
     session.install("-e", ".[test]", "openai>=2,<3")
-    session.run("pytest", "tests/test_client_wire.py", "tests/test_detector.py", *session.posargs)
+    files = ["tests/test_client_wire.py", "tests/test_parse.py", "tests/test_detector.py"]
+    session.run("pytest", *files, *session.posargs)
 
 
 @nox.session(python=PYTHON)

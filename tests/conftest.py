@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from loopback import loopback_vlm  # noqa: F401  (the loopback OpenAI-compatible server fixture)
+
 SHARED_DATA = Path(os.environ.get("GENAD_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 

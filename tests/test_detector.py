@@ -28,7 +28,8 @@ class BrightnessExpert:
     def score(self, sample: ImageSample, references: Sequence[ImageSample] = ()) -> ExpertResult:
         gray = sample.pixels.mean(axis=2) / 255.0
         y, x = np.unravel_index(int(np.argmax(gray)), gray.shape)
-        box = (max(0.0, x - 5.0), max(0.0, y - 5.0), min(float(sample.width), x + 5.0), min(float(sample.height), y + 5.0))
+        box = (max(0.0, x - 5.0), max(0.0, y - 5.0),
+               min(float(sample.width), x + 5.0), min(float(sample.height), y + 5.0))
         score = float(gray.mean())
         return ExpertResult(score=score, raw_score=score, anomaly_map=gray,
                             regions=(Region(box=box, confidence=score, source="expert"),))

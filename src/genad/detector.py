@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any, Literal
 
 from genad._modalities import MODALITIES, load_sample
 from genad.clients.base import Reply, VLMClient
 from genad.errors import BatchError, ConfigurationError, GenadError, ParseError, UnsupportedInputError
 from genad.experts.base import Expert, ExpertResult
-from genad.parse import parse_answer
+from genad.parse import is_free_text, parse_answer
 from genad.prompts.contract import ANSWER_SCHEMA, Answer
 from genad.prompts.ladder import LadderPrompt, PromptBuilder, PromptContext
 from genad.prompts.messages import Message
@@ -185,7 +185,9 @@ class Detector:
         renderer = self._plugin("renderer", sample.modality)
         rendering = renderer.render(sample)
         ref_renderings = tuple(renderer.render(r) for r in refs)
-        marked, mark_notes, mark_regions = None, (), ()
+        marked: Rendering | None = None
+        mark_notes: tuple[str, ...] = ()
+        mark_regions: tuple[Region, ...] = ()
         if mode == "hybrid" and expert_result is not None and expert_result.regions:
             from genad.marks import draw_marks
 
@@ -215,6 +217,8 @@ class Detector:
                 usage=usage, raw=raw, model=client.model, prompt_strategy=prompt.name)
         n_ref_images = sum(len(r.images) for r in ref_renderings)
         regions, notes = _map_regions(answer, rendering, n_ref_images, marked is not None, mark_regions)
+        if is_free_text(answer):
+            notes += ("the reply was free text: the verdict was read from its wording and the score is a heuristic",)
         vlm_score = answer.score if answer.score is not None else (1.0 if answer.is_anomalous else 0.0)
         if expert_result is not None:
             score, verdict, regions = _combine(expert_result, answer, regions, mark_regions)
@@ -296,7 +300,7 @@ class Detector:
                     i = running.pop(fut)
                     try:
                         reports[i] = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - every failure becomes an error report or BatchError
+                    except Exception as exc:
                         reports[i] = self._failed(exc, items[i], errors, reports)
                     bar.update(1)
                     nxt = next(queue, None)

@@ -27,13 +27,14 @@ the server's message with any secret redacted (see :func:`redact`).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 __all__ = [
     "BackendConnectionError",
-    "BatchError",
     "BackendError",
     "BackendStatusError",
     "BackendTimeoutError",
+    "BatchError",
     "ConfigurationError",
     "CorruptInputError",
     "DataError",
@@ -120,7 +121,7 @@ class DataError(GenadError):
 class BatchError(GenadError):
     """A batch stopped at its first failure; ``reports`` holds the finished reports (``None`` where none)."""
 
-    def __init__(self, message: str, reports: list) -> None:  # type: ignore[type-arg]
+    def __init__(self, message: str, reports: list[Any]) -> None:
         super().__init__(message)
         self.reports = reports
 

@@ -96,10 +96,10 @@ class Region:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Region:
         return cls(
-            box=tuple(data["box"]) if data.get("box") is not None else None,  # type: ignore[arg-type]
+            box=tuple(data["box"]) if data.get("box") is not None else None,
             mask=_decode_mask(data["mask"]) if data.get("mask") is not None else None,
             indices=np.asarray(data["indices"], dtype=np.int64) if data.get("indices") is not None else None,
-            interval=tuple(data["interval"]) if data.get("interval") is not None else None,  # type: ignore[arg-type]
+            interval=tuple(data["interval"]) if data.get("interval") is not None else None,
             span=tuple(data["span"]) if data.get("span") is not None else None,
             label=data.get("label", ""),
             confidence=data.get("confidence"),
@@ -108,13 +108,16 @@ class Region:
         )
 
     def __repr__(self) -> str:
-        where = {
-            "box": lambda: "box=(" + ", ".join(f"{v:.0f}" for v in self.box or ()) + ")",
-            "mask": lambda: f"mask={int(np.count_nonzero(self.mask))}px",
-            "points": lambda: f"points={len(self.indices) if self.indices is not None else 0}",
-            "interval": lambda: f"interval={self.interval}",
-            "none": lambda: "anywhere",
-        }[self.kind]()
+        if self.mask is not None:
+            where = f"mask={int(np.count_nonzero(self.mask))}px"
+        elif self.box is not None:
+            where = "box=(" + ", ".join(f"{v:.0f}" for v in self.box) + ")"
+        elif self.indices is not None:
+            where = f"points={len(self.indices)}"
+        elif self.interval is not None:
+            where = f"interval={self.interval}"
+        else:
+            where = "anywhere"
         conf = "" if self.confidence is None else f", confidence={self.confidence:.2f}"
         label = f", label={self.label!r}" if self.label else ""
         return f"Region({where}{label}{conf}, source={self.source!r})"
@@ -210,7 +213,8 @@ class AnomalyReport:
 
     def __repr__(self) -> str:
         if self.status == "error":
-            return f"AnomalyReport(status='error', error_type={self.error_type!r}, error={self.error!r}, source={self.source!r})"
+            return (f"AnomalyReport(status='error', error_type={self.error_type!r}, error={self.error!r}, "
+                    f"source={self.source!r})")
         verdict = "anomalous" if self.is_anomalous else "normal"
         parts = [verdict, f"score={self.score:.3f}" if self.score is not None else "score=None"]
         if self.anomaly_type:

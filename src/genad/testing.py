@@ -111,8 +111,8 @@ def check_client(client: Any, *, secret: str | None = None) -> Reply:
     try:
         reply = client.complete(messages, ANSWER_SCHEMA)
     except Exception as exc:
-        if secret:
-            assert secret not in str(exc), "the API key appears in an exception message"
+        if secret and secret in str(exc):
+            raise AssertionError("the API key appears in an exception message") from None
         raise
     assert isinstance(reply, Reply), f"complete() must return a Reply, not {type(reply).__name__}"
     assert isinstance(reply.text, str), "Reply.text is a string"

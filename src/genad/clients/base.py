@@ -32,6 +32,7 @@ class VLMClient(Protocol):
     credentials in messages, reprs or logs. ``model`` names the model for reports and cache keys.
     """
 
-    model: str
+    @property
+    def model(self) -> str: ...
 
     def complete(self, messages: list[Message], schema: dict[str, Any]) -> Reply: ...

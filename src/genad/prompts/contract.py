@@ -69,6 +69,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+# Ranges (score and confidence in [0, 1]) are checked by the Answer model, not the schema: OpenAI's strict
+# structured outputs have not accepted every JSON Schema keyword, and a rejected schema costs a fallback request.
 _NUMBER_LIST = {"type": "array", "items": {"type": "number"}}
 
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -77,7 +79,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "required": ["is_anomalous", "score", "anomaly_type", "regions", "rejected_marks", "explanation"],
     "properties": {
         "is_anomalous": {"type": "boolean"},
-        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "score": {"type": "number"},
         "anomaly_type": _nullable({"type": "string"}),
         "regions": {
             "type": "array",
@@ -92,7 +94,7 @@ ANSWER_SCHEMA: dict[str, Any] = {
                     "cells": _nullable({"type": "array", "items": {"type": "integer"}}),
                     "mark": _nullable({"type": "integer"}),
                     "label": {"type": "string"},
-                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    "confidence": {"type": "number"},
                 },
             },
         },

@@ -53,7 +53,8 @@ class PromptContext:
 class PromptBuilder(Protocol):
     """Builds the chat messages for one detection. ``name`` is recorded in reports."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def build(self, context: PromptContext) -> list[Message]: ...
 
