@@ -61,7 +61,8 @@ class CountingDetector:
             raise self.fail_with
         self.calls.append(str(sample))
         score = 0.9 if "scratch" in str(sample) else 0.1
-        return AnomalyReport(score >= 0.5, score, modality="image", usage=Usage(10, 2, 1))
+        amap = score * np.sin(np.arange(256.0) * len(self.calls)).reshape(16, 16) ** 2  # float64
+        return AnomalyReport(score >= 0.5, score, modality="image", usage=Usage(10, 2, 1), anomaly_map=amap)
 
 
 def test_runner_resumes_after_a_backend_failure(tmp_path: Path) -> None:
@@ -77,6 +78,21 @@ def test_runner_resumes_after_a_backend_failure(tmp_path: Path) -> None:
     summary = summarize(ds, records, mode="vlm", shots=2)
     assert summary["categories"]["widget"]["image_auroc"] == 1.0
     assert summary["usage"]["requests"] == 10
+
+
+def test_resumed_metrics_equal_fresh_metrics(tmp_path: Path) -> None:
+    root = _write_images(tmp_path / "data", 4, 4)
+    for i in range(4):
+        (root / "widget" / "ground_truth" / "scratch").mkdir(parents=True, exist_ok=True)
+        mask = np.zeros((16, 16), np.uint8)
+        mask[4:9, 3:7] = 255
+        cv2.imwrite(str(root / "widget" / "ground_truth" / "scratch" / f"{i:03d}_mask.png"), mask)
+    ds = read_dataset(root)
+    fresh = Runner(CountingDetector(), cache_dir=tmp_path / "cache", progress=False).run(ds)
+    loaded = Runner(CountingDetector(), cache_dir=tmp_path / "cache", progress=False).run(ds)
+    first, second = (summarize(ds, r, mode="vlm", shots=0) for r in (fresh, loaded))
+    assert "aupro" in first["mean"]
+    assert first == second
 
 
 def test_deterministic_errors_are_stored_not_retried(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ class ResultStore:
                                                    (run,)):
             report = AnomalyReport.from_json(text)
             if blob is not None:
-                report = report.replace(anomaly_map=np.load(io.BytesIO(blob))["map"].astype(np.float32))
+                report = report.replace(anomaly_map=np.load(io.BytesIO(blob))["map"])
             out[name] = report
         return out
 
@@ -92,7 +92,7 @@ class ResultStore:
         blob = None
         if report.anomaly_map is not None:
             buf = io.BytesIO()
-            np.savez_compressed(buf, map=np.asarray(report.anomaly_map, dtype=np.float16))
+            np.savez_compressed(buf, map=np.asarray(report.anomaly_map, dtype=np.float32))
             blob = buf.getvalue()
         self._db().execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
                            (run, item, report.to_json(indent=None), blob))
@@ -217,7 +217,7 @@ class Runner:
                 if stored:
                     report = done[item.name]
                 else:
-                    report = self._detect(item, refs)
+                    report = _float32_map(self._detect(item, refs))
                     if store is not None:
                         store.save(key, item.name, report)
                     spent = spent + report.usage
@@ -242,6 +242,13 @@ class Runner:
         except GenadError as exc:
             return AnomalyReport.failed(exc, modality=item.modality, source=item.name,
                                         mode=self.detector.resolved_mode())
+
+
+def _float32_map(report: AnomalyReport) -> AnomalyReport:
+    """The report with its anomaly map as float32, exactly as the store gives it back on resume."""
+    if report.anomaly_map is None or report.anomaly_map.dtype == np.float32:
+        return report
+    return report.replace(anomaly_map=np.asarray(report.anomaly_map, dtype=np.float32))
 
 
 # ---------------------------------------------------------------- from reports to dense scores
