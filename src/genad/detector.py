@@ -192,7 +192,7 @@ class Detector:
             from genad.marks import draw_marks
 
             mark_regions = expert_result.regions
-            marked = draw_marks(rendering, mark_regions)
+            marked = draw_marks(rendering, mark_regions, expert_result.anomaly_map)
             mark_notes = tuple(
                 f"mark {i}: expert confidence {r.confidence:.2f}" if r.confidence is not None else f"mark {i}"
                 for i, r in enumerate(mark_regions, 1)
@@ -413,15 +413,21 @@ def _map_regions(answer: Answer, rendering: Rendering, n_ref_images: int, has_ma
 
 def _combine(expert: ExpertResult, answer: Answer, vlm_regions: list[Region],
              mark_regions: Sequence[Region]) -> tuple[float, bool, list[Region]]:
-    """The hybrid rule: the mean of the expert's and the VLM's scores, anomalous at >= 0.5.
+    """The hybrid rule: the expert proposes, the VLM decides.
 
+    The VLM saw the expert's marks and confidences, so its verdict and score are the report's. Only when the reply
+    was free text (the score is then a heuristic read from wording) is the score the mean of that heuristic and
+    the expert's calibrated score, and the verdict that mean >= 0.5.
     Regions: marks the VLM confirmed (``source="hybrid"``), then regions the VLM added. Marks it rejected are
     dropped. If the verdict is anomalous and the VLM named no region at all, the marks it did not reject stay
-    (``source="expert"``).
+    (``source="expert"``). The expert's own score is kept in ``AnomalyReport.expert_score``.
     """
     vlm_score = answer.score if answer.score is not None else float(answer.is_anomalous)
-    score = (expert.score + vlm_score) / 2.0
-    verdict = score >= 0.5
+    if is_free_text(answer):
+        score = (expert.score + vlm_score) / 2.0
+        verdict = score >= 0.5
+    else:
+        score, verdict = vlm_score, answer.is_anomalous
     confirmed = {r.mark: r for r in answer.regions if r.mark is not None and 1 <= r.mark <= len(mark_regions)}
     rejected = set(answer.rejected_marks)
     regions = [
