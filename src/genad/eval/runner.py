@@ -111,9 +111,11 @@ def check_components(detector: Any, modality: str) -> None:
     mode = detector.resolved_mode()
     spec = MODALITIES[modality]
     needed = [("sample class", spec.sample)]
-    if mode in ("vlm", "hybrid") and not (detector.renderers and modality in detector.renderers):
+    renderers = getattr(detector, "renderers", None) or {}
+    experts = getattr(detector, "experts", None) or {}
+    if mode in ("vlm", "hybrid") and modality not in renderers:
         needed.append(("renderer", spec.renderer))
-    if mode in ("local", "hybrid") and not (detector.experts and modality in detector.experts):
+    if mode in ("local", "hybrid") and modality not in experts:
         needed.append(("expert", spec.expert))
     for what, target in needed:
         module, _, attr = target.partition(":")
