@@ -1,0 +1,331 @@
+"""A local 3-D expert: :class:`PointCloudExpert` scores every point of a cloud, with or without normal references.
+
+With references, each is registered to the sample without assuming close poses (PCA frames tried under all 24
+axis permutations/flips, trimmed ICP on a subsample for each, the best refined by point-to-plane ICP), then every
+point gets its distance to the reference surface (to the tangent planes of its nearest reference points), a term
+for local normal deviation and a reverse term for holes (reference surface with no sample point near it, charged
+to the rim points that border it), smoothed over neighbours. Several references: the per-point minimum.
+
+Without references each point is compared with the rest of its own cloud: a multi-scale, rotation-invariant local
+shape descriptor, and the distance to the most similar descriptor found away from the point. Sharp CAD edges recur
+along their length, so they find close matches; a dent, bulge, crack or rim does not.
+
+Distances are measured in units of the reference's own surface noise (or the sample's point spacing zero-shot), so
+``score >= 0.5`` means anomalous without a per-dataset threshold.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.spatial import cKDTree
+from scipy.spatial.transform import Rotation
+
+from genad.errors import InputError
+from genad.experts.base import ExpertResult
+from genad.report import Region
+from genad.samples.pointcloud import PointCloudSample
+
+__all__ = ["PointCloudExpert", "register"]
+
+
+def _cube_rotations() -> np.ndarray:
+    """The 24 proper rotations that map the coordinate axes onto themselves (signed permutations, det +1)."""
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            m[np.arange(3), perm] = signs
+            if np.linalg.det(m) > 0:
+                out.append(m)
+    return np.stack(out)
+
+
+_CUBE = _cube_rotations()
+
+
+@dataclass
+class _Surface:
+    """A cloud with what scoring needs: KD-tree, unit normals (or ``None``) and median point spacing."""
+
+    points: np.ndarray
+    tree: cKDTree
+    normals: np.ndarray | None
+    spacing: float
+
+
+def _surface(points: np.ndarray, k_normals: int = 0) -> _Surface:
+    """Index a cloud; with ``k_normals`` it also gets PCA normals over that many neighbours."""
+    tree = cKDTree(points)
+    dist, nbrs = tree.query(points, k=min(max(k_normals, 1) + 1, len(points)))
+    normals = _pca_normals(points[nbrs]) if k_normals else None
+    gaps = dist[:, 1][dist[:, 1] > 0]
+    spacing = float(np.median(gaps)) if gaps.size else 1.0  # all points coincide only in invalid samples
+    return _Surface(points, tree, normals, spacing)
+
+
+def _pca_normals(neighbourhoods: np.ndarray) -> np.ndarray:
+    """Unit normals (smallest-variance direction) of ``(N, k, 3)`` neighbourhoods."""
+    centred = neighbourhoods - neighbourhoods.mean(axis=1, keepdims=True)
+    cov = np.einsum("nki,nkj->nij", centred, centred)
+    _, vecs = np.linalg.eigh(cov)
+    return vecs[:, :, 0]
+
+
+def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def _fit_cost(points: np.ndarray, target: _Surface) -> float:
+    """Mean distance to the target's tangent planes, each capped at three point spacings (so a part left
+    unmatched counts fully, and sampling offsets along the surface do not count at all)."""
+    dist, idx = target.tree.query(points)
+    if target.normals is not None:
+        dist = np.abs(np.einsum("ij,ij->i", points - target.points[idx], target.normals[idx]))
+    return float(np.minimum(dist, 3.0 * target.spacing).mean())
+
+
+def _icp(src: np.ndarray, target: _Surface, start: np.ndarray, iterations: int, keep: float = 0.9
+         ) -> tuple[np.ndarray, float]:
+    """Trimmed point-to-plane ICP (linearised rotation) from ``start``; returns the transform and its
+    :func:`_fit_cost`."""
+    assert target.normals is not None
+    matrix = start
+    n_keep = max(6, int(keep * len(src)))
+    for _ in range(iterations):
+        moved = _apply(matrix, src)
+        _, idx = target.tree.query(moved)
+        normals = target.normals[idx]
+        diff = np.einsum("ij,ij->i", moved - target.points[idx], normals)
+        order = np.argpartition(np.abs(diff), n_keep - 1)[:n_keep]
+        a = np.hstack([np.cross(moved[order], normals[order]), normals[order]])
+        x, *_ = np.linalg.lstsq(a, -diff[order], rcond=None)
+        step = np.eye(4)
+        step[:3, :3] = Rotation.from_rotvec(x[:3]).as_matrix()
+        step[:3, 3] = x[3:]
+        matrix = step @ matrix
+        if np.abs(x[3:]).max() < 1e-3 * target.spacing and np.abs(x[:3]).max() < 1e-5:
+            break
+    return matrix, _fit_cost(_apply(matrix, src), target)
+
+
+def _starting_rotations(eigenvalues: np.ndarray, step_degrees: float = 10.0) -> np.ndarray:
+    """Rotations, in PCA coordinates, to start from: the 24 axis permutations/flips, each combined with turns
+    about the principal axis whose variance stands apart (a near-symmetric shape's frame is only defined up to
+    such a turn)."""
+    low, mid, high = np.maximum(eigenvalues, np.finfo(float).tiny)
+    axis = 2 if mid / low < high / mid else 0
+    turns = [Rotation.from_rotvec(np.radians(a) * np.eye(3)[axis]).as_matrix()
+             for a in np.arange(0.0, 90.0, step_degrees)]
+    return np.stack([g @ t for g in _CUBE for t in turns])
+
+
+def _frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centroid, principal axes (columns, by increasing variance) and their variances."""
+    centre = points.mean(axis=0)
+    values, vecs = np.linalg.eigh(np.cov((points - centre).T))
+    if np.linalg.det(vecs) < 0:
+        vecs[:, 2] = -vecs[:, 2]  # right-handed, so frame-to-frame maps are rotations, never reflections
+    return centre, vecs, values
+
+
+def register(source: np.ndarray, target: _Surface, n_coarse: int = 200, n_fine: int = 1000, n_icp: int = 24,
+             n_refine: int = 4, seed: int = 0
+             ) -> tuple[np.ndarray, float]:
+    """A rigid 4x4 transform taking ``source`` points onto the ``target`` surface, from any starting pose.
+
+    Tries the identity and the 24 axis-aligned matches of the two PCA frames with a short trimmed ICP on
+    ``n_coarse`` points against a subsample of the target, refines the three best on ``n_fine`` points against
+    the whole target and finishes with point-to-plane ICP. Returns the transform and its fit cost (mean distance
+    capped at three spacings).
+    """
+    rng = np.random.default_rng(seed)
+    coarse = source[rng.choice(len(source), min(n_coarse, len(source)), replace=False)]
+    fine = source[rng.choice(len(source), min(n_fine, len(source)), replace=False)]
+    n_sub = min(4 * n_coarse, len(target.points))
+    keep = rng.choice(len(target.points), n_sub, replace=False)
+    sub = _Surface(target.points[keep], cKDTree(target.points[keep]),
+                   None if target.normals is None else target.normals[keep],
+                   target.spacing * np.sqrt(len(target.points) / n_sub))
+    c_src, f_src, var_src = _frame(source)
+    c_dst, f_dst, _ = _frame(target.points)
+    starts = [np.eye(4)]
+    starts[0][:3, 3] = c_dst - c_src
+    for g in _starting_rotations(var_src):
+        m = np.eye(4)
+        m[:3, :3] = f_dst @ g @ f_src.T
+        m[:3, 3] = c_dst - m[:3, :3] @ c_src
+        starts.append(m)
+    ranked = sorted(starts, key=lambda m: _fit_cost(_apply(m, coarse), sub))[:n_icp]
+    tried = sorted((_icp(coarse, sub, m, iterations=6) for m in ranked), key=lambda t: t[1])
+    refined = [_icp(fine, target, m, iterations=10) for m, _ in tried[:n_refine]]
+    final = source[rng.choice(len(source), min(3 * n_fine, len(source)), replace=False)]
+    best, _ = _icp(final, target, min(refined, key=lambda t: t[1])[0], iterations=10)
+    return best, _fit_cost(_apply(best, final), target)
+
+
+@dataclass
+class _Reference:
+    """A normal reference prepared once: its surface (with normals) and its own noise level."""
+
+    surface: _Surface
+    noise: float
+
+
+@dataclass
+class PointCloudExpert:
+    """Per-point anomaly scores for point clouds (see the module docstring for the method).
+
+    ``k_plane`` reference neighbours give the surface distance; ``k_smooth`` neighbours smooth it; the object
+    score is the mean of the top ``top_fraction`` of point scores. Deviations are divided by the reference's own
+    noise (the same distance measured between two random halves of the reference) and mapped to [0, 1] by a
+    logistic centred at ``threshold`` noise units with scale ``width``.
+    """
+
+    k_plane: int = 10
+    k_smooth: int = 30
+    top_fraction: float = 0.01
+    hole_spacings: float = 3.0
+    threshold: float = 6.0
+    width: float = 1.5
+    max_regions: int = 3
+    n_peers: int = 4
+    seed: int = 0
+
+    def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
+        """Score one cloud against normal reference clouds (any poses), or against its own mirror image when
+        there are none."""
+        cloud = _as_cloud(sample)
+        if not references:
+            return self._score_mirrored(cloud)
+        return self._score_against(cloud, [self._prepare(_as_cloud(r)) for r in references])
+
+    def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
+        """Score a batch. Without references, each cloud is scored against up to ``n_peers`` other clouds of the
+        batch (a point is anomalous when no peer has surface there), so defects at different places in
+        different clouds do not hide each other."""
+        clouds = [_as_cloud(s) for s in samples]
+        if references or len(clouds) < 2:
+            refs = [self._prepare(_as_cloud(r)) for r in references]
+            return [self._score_against(c, refs) if refs else self._score_mirrored(c) for c in clouds]
+        prepared = [self._prepare(c) for c in clouds]
+        n_peers = min(self.n_peers, len(clouds) - 1)
+        return [self._score_against(c, [prepared[(i + j) % len(clouds)] for j in range(1, n_peers + 1)],
+                                    f"zero-shot: scored against {n_peers} other clouds of the batch")
+                for i, c in enumerate(clouds)]
+
+    def _score_against(self, cloud: PointCloudSample, refs: list[_Reference], note: str = "") -> ExpertResult:
+        maps, notes = [], [note] if note else []
+        test = _surface(cloud.points)
+        for ref in refs:
+            matrix, cost = register(cloud.points, ref.surface, seed=self.seed)
+            test = _surface(_apply(matrix, cloud.points))
+            maps.append(self._deviation(test, ref.surface, ref.noise))
+            notes.append(f"registered to a reference: mean distance {cost / ref.surface.spacing:.2f} point spacings")
+        raw_map = np.min(maps, axis=0)
+        return self._result(test, raw_map, tuple(notes), {"noise": float(np.median([r.noise for r in refs]))})
+
+    def _score_mirrored(self, cloud: PointCloudSample) -> ExpertResult:
+        """Zero-shot: compare the cloud with its best-fitting mirror image (about a principal plane, refined by
+        ICP). Symmetric parts match themselves and sharp edges have mirrored twins; a defect has none (its
+        mirror image also shows where the defect is not, so point maps carry a ghost)."""
+        target = self._prepare(cloud)
+        centre, frame, _ = _frame(cloud.points)
+        best: tuple[float, np.ndarray] | None = None
+        for axis in range(3):
+            flip = np.eye(3)
+            flip[axis, axis] = -1.0
+            mirror = frame @ flip @ frame.T
+            mirrored = (cloud.points - centre) @ mirror.T + centre
+            sub = mirrored[np.random.default_rng(self.seed).choice(len(mirrored), min(3000, len(mirrored)),
+                                                                   replace=False)]
+            matrix, cost = _icp(sub, target.surface, np.eye(4), iterations=20)
+            if best is None or cost < best[0]:
+                best = (cost, _apply(matrix, mirrored))
+        assert best is not None
+        cost, mirrored = best
+        reflected = self._prepare(PointCloudSample(mirrored))
+        test = target.surface
+        raw_map = self._deviation(test, reflected.surface, reflected.noise)
+        notes = [f"zero-shot: compared with its mirror image (mean distance {cost / test.spacing:.2f} spacings)"]
+        if cost > 0.6 * test.spacing:
+            notes.append("the cloud has no clear mirror symmetry: zero-shot scores are unreliable, give a reference")
+        return self._result(test, raw_map, tuple(notes), {"noise": reflected.noise,
+                                                          "mirror_cost": cost / test.spacing})
+
+    def _prepare(self, ref: PointCloudSample) -> _Reference:
+        surface = _surface(ref.points, self.k_plane)
+        assert surface.normals is not None
+        rng = np.random.default_rng(self.seed)
+        half = rng.random(len(ref.points)) < 0.5
+        other = _Surface(ref.points[~half], cKDTree(ref.points[~half]), surface.normals[~half], surface.spacing)
+        noise = float(np.median(self._surface_distance(ref.points[half], other)[0]))
+        return _Reference(surface, max(noise, 1e-6 * surface.spacing))
+
+    def _surface_distance(self, points: np.ndarray, ref: _Surface) -> tuple[np.ndarray, np.ndarray]:
+        """Distance of each point to the nearest tangent plane among its ``k_plane`` nearest reference points
+        (never less than the distance to the reference points beyond 1.5 spacings), and the nearest distance."""
+        assert ref.normals is not None
+        dist, nbrs = ref.tree.query(points, k=min(self.k_plane, len(ref.points)))
+        plane = np.abs(np.einsum("nkj,nkj->nk", points[:, None, :] - ref.points[nbrs], ref.normals[nbrs])).min(axis=1)
+        return np.maximum(plane, dist[:, 0] - 1.5 * ref.spacing), dist[:, 0]
+
+    def _deviation(self, test: _Surface, ref: _Surface, noise: float) -> np.ndarray:
+        """Per-test-point deviation from the aligned reference in noise units, smoothed over neighbours."""
+        score, _ = self._surface_distance(test.points, ref)
+        # reverse term: reference points far from every test point are missing surface; charge the gap to the
+        # nearest test point, which lies on the rim
+        gap, nearest = test.tree.query(ref.points)
+        excess = gap - self.hole_spacings * max(ref.spacing, test.spacing)
+        missing = excess > 0
+        hole = np.zeros(len(test.points))
+        np.maximum.at(hole, nearest[missing], excess[missing])
+        score = np.maximum(score, hole)
+        _, smooth_nbrs = test.tree.query(test.points, k=min(self.k_smooth, len(test.points)))
+        return score[smooth_nbrs].mean(axis=1) / noise
+
+    def _result(self, test: _Surface, raw_map: np.ndarray, notes: tuple[str, ...], meta: dict[str, Any]
+                ) -> ExpertResult:
+        n_top = max(1, int(np.ceil(self.top_fraction * len(raw_map))))
+        raw = float(np.partition(raw_map, len(raw_map) - n_top)[-n_top:].mean())
+        point_scores = _logistic(raw_map, self.threshold, self.width)
+        score = float(_logistic(np.array([raw]), self.threshold, self.width)[0])
+        regions = _regions(test, point_scores, self.max_regions)
+        return ExpertResult(score=score, raw_score=raw, anomaly_map=point_scores, regions=regions, notes=notes,
+                            meta=meta)
+
+
+def _logistic(x: np.ndarray, centre: float, width: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x - centre) / width))
+
+
+def _regions(surface: _Surface, point_scores: np.ndarray, limit: int) -> tuple[Region, ...]:
+    """Connected groups of points scoring >= 0.5, most anomalous first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    hot = np.flatnonzero(point_scores >= 0.5)
+    if hot.size == 0 or limit <= 0:
+        return ()
+    pairs = cKDTree(surface.points[hot]).query_pairs(3.0 * surface.spacing, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(hot.size, hot.size))
+    n, labels = connected_components(graph, directed=False)
+    groups = [hot[labels == i] for i in range(n)]
+    groups.sort(key=lambda g: -float(point_scores[g].sum()))
+    return tuple(Region(indices=g, label="surface deviation", confidence=float(point_scores[g].max()),
+                        source="expert") for g in groups[:limit])
+
+
+def _as_cloud(obj: Any) -> PointCloudSample:
+    if isinstance(obj, PointCloudSample):
+        return obj
+    from genad._modalities import load_sample
+
+    sample = load_sample(obj, "pointcloud")
+    if not isinstance(sample, PointCloudSample):
+        raise InputError(f"expected a point cloud, got a {type(sample).__name__}")
+    return sample
