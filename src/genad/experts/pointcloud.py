@@ -260,8 +260,7 @@ class PointCloudExpert:
     def _prepare(self, ref: PointCloudSample) -> _Reference:
         surface = _surface(ref.points, self.k_plane)
         assert surface.normals is not None
-        rng = np.random.default_rng(self.seed)
-        half = rng.random(len(ref.points)) < 0.5
+        half = np.arange(len(ref.points)) % 2 == 0  # interleaved halves, whatever the point order
         other = _Surface(ref.points[~half], cKDTree(ref.points[~half]), surface.normals[~half], surface.spacing)
         noise = float(np.median(self._surface_distance(ref.points[half], other)[0]))
         return _Reference(surface, max(noise, 1e-6 * surface.spacing))

@@ -168,9 +168,10 @@ class PointCloudRenderer:
         radius = float(np.sqrt(((points - centre) ** 2).sum(axis=1).max()))
         spacing = _point_spacing(points)
         views = self.views(up)
+        cameras = [_camera_basis(np.asarray(v.direction), up) for v in views]
         images, maps = [], []
-        for view in views:
-            image, point_map = self._render_view(points, sample.normals, centre, radius, spacing, view, up)
+        for basis in cameras:
+            image, point_map = self._render_view(points, sample.normals, centre, radius, spacing, basis)
             images.append(image)
             maps.append(point_map)
         names = [f"{k + 1}: {v.name}" for k, v in enumerate(views)]
@@ -187,17 +188,15 @@ class PointCloudRenderer:
                 "top-left corner. Colour shows depth (brighter is nearer); white is background.")
         return PointCloudRendering(
             images=images_out, labels=labels, noun="rendered depth image", locate_hint=hint,
-            meta={"views": [v.direction for v in views], "spacing": spacing},
+            meta={"views": [v.direction for v in views], "cameras": [c.tolist() for c in cameras],
+                  "spacing": spacing},
             point_maps=maps, view_names=[v.name for v in views], view_origins=origins,
             composite=self.composite, n_points=len(points),
         )
 
     def _render_view(self, points: np.ndarray, normals: np.ndarray | None, centre: np.ndarray, radius: float,
-                     spacing: float, view: View, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     spacing: float, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         size = self.size
-        back = np.asarray(view.direction)
-        right, cam_up = _camera_axes(back, up)
-        basis = np.stack([right, cam_up, back], axis=1)
         local = ((points - centre) @ basis).astype(np.float32)  # x right, y up, z towards the camera
         half = size / 2 - 2
         if self.projection == "perspective":
@@ -255,13 +254,14 @@ def _perpendicular_pair(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, np.cross(a, up)
 
 
-def _camera_axes(back: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Right and up axes of a camera looking along ``-back``; the top view keeps a fixed orientation."""
+def _camera_basis(back: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Columns: the right, up and backward axes of a camera looking along ``-back`` (the top view keeps a fixed
+    orientation)."""
     right = np.cross(up, back)
     if np.linalg.norm(right) < 1e-6:
         right = _perpendicular_pair(up)[0]
     right = _unit(right)
-    return right, np.cross(back, right)
+    return np.stack([right, np.cross(back, right), back], axis=1)
 
 
 def _point_spacing(points: np.ndarray, n_tree: int = 20_000, n_query: int = 2_000) -> float:

@@ -1,0 +1,118 @@
+"""The 3-D expert: pose-free registration, per-point scores, holes, zero-shot and batch scoring."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from genad.errors import InputError
+from genad.experts.pointcloud import PointCloudExpert, register
+from genad.samples.pointcloud import PointCloudSample
+
+SIZE = (1.0, 0.6, 0.3)
+
+
+def _part(seed: int, n: int = 5000, defect: str | None = None) -> tuple[PointCloudSample, np.ndarray]:
+    """A noisy box sampled on its surface, optionally with a bump on top or a hole through the top face."""
+    import trimesh
+
+    mesh = trimesh.creation.box(extents=SIZE)
+    mesh.vertices[:, 0] += 0.25 * (mesh.vertices[:, 0] > 0) * (mesh.vertices[:, 2] > 0)  # slanted, not a cuboid
+    pts, _ = trimesh.sample.sample_surface(mesh, n, seed=seed)
+    pts = np.asarray(pts)
+    rng = np.random.default_rng(seed)
+    top = pts[:, 2] > SIZE[2] / 2 - 1e-6
+    centre = np.array([0.2, 0.1])
+    r = np.linalg.norm(pts[:, :2] - centre, axis=1)
+    truth = np.zeros(len(pts), dtype=bool)
+    if defect == "bump":
+        inside = top & (r < 0.12)
+        pts[inside, 2] += 0.04 * np.cos(np.pi / 2 * r[inside] / 0.12) ** 2
+        truth = inside & (r < 0.1)
+    elif defect == "hole":
+        keep = ~(top & (r < 0.1))
+        pts, r, top = pts[keep], r[keep], top[keep]
+        truth = top & (r < 0.14)
+    pts = pts + rng.normal(scale=0.001, size=pts.shape)
+    return PointCloudSample.from_array(pts), truth
+
+
+def _posed(sample: PointCloudSample, seed: int) -> PointCloudSample:
+    rot = Rotation.random(random_state=seed).as_matrix()
+    return PointCloudSample.from_array(sample.points @ rot.T + np.array([3.0, -1.0, 2.0]))
+
+
+def test_register_recovers_any_pose() -> None:
+    from genad.experts.pointcloud import _surface
+
+    ref, _ = _part(0)
+    test, _ = _part(1)
+    rot = Rotation.from_euler("xyz", [150, -40, 75], degrees=True).as_matrix()
+    moved = test.points @ rot.T + 5.0
+    matrix, _ = register(moved, _surface(ref.points, 10))
+    back = moved @ matrix[:3, :3].T + matrix[:3, 3]
+    assert np.abs(back - test.points).max() < 0.01
+
+
+@pytest.mark.parametrize("defect", ["bump", "hole"])
+def test_one_shot_pose_free(defect: str) -> None:
+    expert = PointCloudExpert()
+    ref, _ = _part(0)
+    good = _posed(_part(1)[0], 1)
+    bad_sample, truth = _part(2, defect=defect)
+    bad = _posed(bad_sample, 2)
+    good_result = expert.score(good, [ref])
+    bad_result = expert.score(bad, [ref])
+    assert good_result.score < 0.5 <= bad_result.score
+    assert bad_result.anomaly_map is not None
+    assert bad_result.anomaly_map.shape == (len(bad),)
+    assert 0.0 <= bad_result.anomaly_map.min() <= bad_result.anomaly_map.max() <= 1.0
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(truth, bad_result.anomaly_map) > 0.9
+    assert bad_result.regions
+    top = bad_result.regions[0]
+    assert top.source == "expert"
+    assert top.indices is not None
+    assert truth[top.indices].mean() > 0.5
+
+
+def test_zero_shot_uses_mirror_symmetry() -> None:
+    expert = PointCloudExpert()
+    good = expert.score(_part(3)[0])
+    bad = expert.score(_part(4, defect="bump")[0])
+    assert bad.raw_score > 2 * good.raw_score
+    assert any("mirror" in note for note in good.notes)
+
+
+def test_batch_scores_against_peers() -> None:
+    expert = PointCloudExpert(n_peers=2)
+    clouds = [_part(5)[0], _part(6, defect="bump")[0], _posed(_part(7)[0], 7)]
+    results = expert.score_many(clouds)
+    assert len(results) == 3
+    assert results[1].score > max(results[0].score, results[2].score)
+    with_refs = expert.score_many(clouds[:2], references=[_part(8)[0]])
+    assert with_refs[1].score > with_refs[0].score
+
+
+def test_bad_inputs_and_pickling() -> None:
+    expert = PointCloudExpert()
+    with pytest.raises(InputError):
+        expert.score(np.ones((10, 3)), [])
+    with pytest.raises(InputError):
+        expert.score(_part(0)[0], [np.zeros((0, 3))])
+    assert pickle.loads(pickle.dumps(expert)) == expert
+
+
+@pytest.mark.slow
+def test_shared_data_one_shot(shared_data: Path) -> None:
+    root = shared_data / "pointcloud_mesh_defects" / "plate_holes"
+    ref = PointCloudSample.from_path(root / "good" / "000.ply")
+    expert = PointCloudExpert()
+    good = expert.score(PointCloudSample.from_path(root / "good" / "001.ply"), [ref])
+    bad = expert.score(PointCloudSample.from_path(root / "dent" / "000.ply"), [ref])
+    assert good.score < 0.5 <= bad.score
