@@ -1,0 +1,101 @@
+"""Quality of the local series expert on the shared series datasets (reads ../shared/data; nothing is copied).
+
+NAB: the causal expert on every file, scored by genad's NAB scorer, all three profiles, per category.
+SKAB, UCR, SMAP/MSL: range-based precision/recall/F1 (Tatbul et al.) of the points scoring >= 0.5, offline and
+causal, with the dataset's normal data as references (SKAB's anomaly-free run, UCR's training prefix, SMAP's
+training arrays).
+
+    python benchmarks/series_quality.py [--data ../shared/data] [--only nab]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from genad.eval.datasets import EvalItem, read_dataset
+from genad.eval.metrics import range_precision_recall_f1, ranges_from_binary
+from genad.eval.nab import PROFILES, NabFile, nab_scores
+from genad.experts.series import SeriesExpert
+from genad.samples.series import SeriesSample
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def nab_report(root: Path) -> None:
+    expert = SeriesExpert(mode="causal")
+    items = list(read_dataset(root / "nab", "nab"))
+    start = time.perf_counter()
+    files = [NabFile(item.name, expert.score(SeriesSample.from_path(item.sample)).anomaly_map, item.windows)
+             for item in items]
+    elapsed = time.perf_counter() - start
+    scores = nab_scores(files)
+    print(f"NAB: {len(files)} files, {sum(len(f.windows) for f in files)} windows, expert time {elapsed:.1f} s")
+    print("profile              score  threshold")
+    for name in PROFILES:
+        s = scores[name]
+        print(f"{name:20s} {s.normalized:6.2f}  {s.threshold:.3f}")
+    print("\nper category (raw NAB score at the corpus threshold, and normalised within the category):")
+    print("category               files  " + "  ".join(f"{p:>20s}" for p in PROFILES))
+    by_cat: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(items):
+        by_cat[item.category].append(i)
+    for cat, idx in sorted(by_cat.items()):
+        cells = []
+        for name in PROFILES:
+            s = scores[name]
+            raw = sum(s.files[i].score for i in idx)
+            n_windows = sum(len(files[i].windows) for i in idx)
+            cost = PROFILES[name]
+            null = -cost.fn * n_windows
+            perfect = cost.tp * n_windows
+            norm = 100 * (raw - null) / (perfect - null) if n_windows else float("nan")
+            cells.append(f"{raw:8.2f} ({norm:6.1f})")
+        print(f"{cat:22s} {len(idx):5d}  " + "  ".join(f"{c:>20s}" for c in cells))
+
+
+def range_report(name: str, items: list[EvalItem], shared_refs: tuple[object, ...] = ()) -> None:
+    for mode in ("offline", "causal"):
+        expert = SeriesExpert(mode=mode)
+        rows = []
+        start = time.perf_counter()
+        for item in items:
+            if not item.windows:
+                continue
+            sample = SeriesSample.from_array(item.sample, name=item.name)
+            refs = item.references or shared_refs
+            amap = expert.score(sample, references=refs).anomaly_map
+            assert amap is not None
+            predicted = ranges_from_binary(amap >= 0.5)
+            rows.append(range_precision_recall_f1(item.windows, predicted, sample.length))
+        elapsed = time.perf_counter() - start
+        p, r, f = (np.nanmean([row[k] for row in rows]) for k in range(3))
+        print(f"{name:10s} {mode:8s} files={len(rows):3d}  range-P={p:.3f}  range-R={r:.3f}  range-F1={f:.3f}  "
+              f"({elapsed:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--only", choices=["nab", "skab", "ucr", "smap"])
+    args = parser.parse_args()
+    root: Path = args.data
+    if args.only in (None, "nab"):
+        nab_report(root)
+        print()
+    if args.only in (None, "skab"):
+        skab = list(read_dataset(root / "skab", "skab"))
+        normal = tuple(item.sample for item in skab if not item.windows)
+        range_report("SKAB", skab, normal)
+    if args.only in (None, "ucr"):
+        range_report("UCR", list(read_dataset(root / "ucr_anomaly", "ucr")))
+    if args.only in (None, "smap"):
+        range_report("SMAP/MSL", list(read_dataset(root / "nasa_smap_msl", "smap")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""SeriesExpert: causal and offline scores, regions in the sample's index, references, awkward input."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genad.errors import InputError
+from genad.experts.series import SeriesExpert, quiet_repeats
+from genad.samples.series import SeriesSample
+
+
+def _noisy(n: int = 1200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sin(np.arange(n) * 2 * np.pi / 50) + 0.1 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize("mode", ["causal", "offline"])
+def test_spike_is_found_with_its_timestamps(mode: str) -> None:
+    x = _noisy()
+    x[900] += 6.0
+    idx = pd.date_range("2024-01-01", periods=x.size, freq="min")
+    sample = SeriesSample.from_array(pd.Series(x, index=idx))
+    result = SeriesExpert(mode=mode).score(sample)
+    amap = result.anomaly_map
+    assert amap is not None and amap.shape == (x.size,)
+    assert np.all((amap >= 0) & (amap <= 1))
+    assert result.is_anomalous and abs(int(np.argmax(amap)) - 900) <= 24
+    top = result.regions[0]
+    assert top.source == "expert" and top.interval is not None and top.interval[0] <= 900 <= top.interval[1] + 24
+    assert top.span == (idx[top.interval[0]], idx[top.interval[1]])
+
+
+@pytest.mark.parametrize("mode", ["causal", "offline"])
+def test_normal_series_scores_low(mode: str) -> None:
+    result = SeriesExpert(mode=mode).score(SeriesSample.from_array(_noisy(seed=1)))
+    assert result.anomaly_map is not None
+    assert np.mean(result.anomaly_map >= 0.5) < 0.01
+
+
+def test_causal_score_ignores_the_future() -> None:
+    x = _noisy()
+    y = x.copy()
+    y[700:] += 50.0  # change only the future of t = 699
+    expert = SeriesExpert(mode="causal")
+    a = expert.score(SeriesSample.from_array(x)).anomaly_map
+    b = expert.score(SeriesSample.from_array(y)).anomaly_map
+    assert a is not None and b is not None
+    np.testing.assert_array_equal(a[:700], b[:700])
+    assert b[700] >= 0.5
+
+
+def test_shape_channel_finds_a_flat_stretch_inside_the_range() -> None:
+    x = _noisy(2000)
+    x[1500:1600] = 0.0  # flat, but inside the usual range of values
+    amap = SeriesExpert(mode="causal").score(SeriesSample.from_array(x)).anomaly_map
+    assert amap is not None and amap[1500:1600].max() >= 0.5 and amap[1100:1490].max() < 0.5
+
+
+@pytest.mark.parametrize("mode", ["causal", "offline"])
+def test_constant_series_scores_zero(mode: str) -> None:
+    result = SeriesExpert(mode=mode).score(SeriesSample.from_array(np.full(300, 7.0)))
+    assert result.score == 0.0 and result.regions == ()
+
+
+@pytest.mark.parametrize("mode", ["causal", "offline"])
+def test_nan_points_score_zero(mode: str) -> None:
+    x = _noisy(600)
+    x[200:220] = np.nan
+    amap = SeriesExpert(mode=mode).score(SeriesSample.from_array(x)).anomaly_map
+    assert amap is not None and np.all(amap[200:220] == 0.0) and np.all(np.isfinite(amap))
+
+
+def test_references_are_history_causally() -> None:
+    ref = _noisy(1000, seed=3)
+    x = _noisy(300, seed=4)
+    x[150] += 5.0
+    expert = SeriesExpert(mode="causal")
+    with_ref = expert.score(SeriesSample.from_array(x), references=[SeriesSample.from_array(ref)]).anomaly_map
+    alone = expert.score(SeriesSample.from_array(x)).anomaly_map
+    assert with_ref is not None and alone is not None
+    assert with_ref[150] >= 0.5
+    assert alone[:74].max() == 0.0 and with_ref[:74].max() < 0.5  # warm-up is spent on the reference
+
+
+def test_offline_references_set_the_scale() -> None:
+    x = _noisy(500, seed=5) * 3.0  # three times the reference's amplitude: abnormal against the reference
+    ref = _noisy(500, seed=6)
+    expert = SeriesExpert(mode="offline")
+    assert expert.score(SeriesSample.from_array(x), references=[ref]).score > expert.score(
+        SeriesSample.from_array(x)).score
+
+
+def test_multivariate_takes_the_worst_column() -> None:
+    data = np.column_stack([_noisy(800, seed=7), _noisy(800, seed=8)])
+    data[600, 1] += 8.0
+    result = SeriesExpert(mode="offline").score(SeriesSample.from_array(data))
+    assert result.is_anomalous and abs(result.meta["argmax"] - 600) <= 24
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(InputError):
+        SeriesExpert(mode="bogus").score(SeriesSample.from_array(_noisy(100)))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="columns"):
+        SeriesExpert().score(SeriesSample.from_array(_noisy(100)), references=[np.zeros((100, 2))])
+
+
+def test_quiet_repeats_halves_alarms_close_to_an_earlier_one() -> None:
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.2, 0.6])
+    np.testing.assert_allclose(quiet_repeats(scores, 3), [0.9, 0.4, 0.1, 0.35, 0.2, 0.2, 0.6])
+
+
+def test_accepts_raw_arrays_and_pickles() -> None:
+    expert = pickle.loads(pickle.dumps(SeriesExpert(mode="causal")))
+    assert expert.score(_noisy(200)).anomaly_map is not None
+
+
+def test_detects_the_nab_jump(shared_data: Path) -> None:
+    root = shared_data / "nab"
+    key = "artificialWithAnomaly/art_daily_jumpsup.csv"
+    (start, end), = json.loads((root / "labels" / "combined_windows.json").read_text())[key]
+    sample = SeriesSample.from_path(root / "data" / key)
+    amap = SeriesExpert(mode="causal").score(sample).anomaly_map
+    assert amap is not None
+    probation = int(0.15 * sample.length)
+    first_alarm = probation + int(np.argmax(amap[probation:] >= 0.5))
+    assert pd.Timestamp(start) <= sample.index[first_alarm] <= pd.Timestamp(end)
