@@ -105,7 +105,7 @@ def test_score_many_learns_one_scale_for_the_batch() -> None:
     clips = [VideoSample.from_array(walkers(60, fast=(20, 40), seed=s)) for s in (3, 4)]
     results = VideoExpert().score_many(clips)
     assert len(results) == 2
-    assert results[0].meta["stats"] == results[1].meta["stats"]
+    assert results[0].meta["stats"] is results[1].meta["stats"]
     assert all(r.is_anomalous for r in results)
 
 

@@ -10,14 +10,16 @@ The scale is learnt without labels: cells moving more than ``moving_factor`` tim
 pixels per frame) and shrunk towards the overall typical speed for rows with few movers. The statistics come from
 the normal ``references`` when given, otherwise from the clip itself (or from the whole batch in
 :meth:`VideoExpert.score_many`): a mutual, whole-clip estimate, never a causal one. A cell's ratio ``r`` of speed
-to typical speed is mapped to ``[0, 1]`` by a logistic in ``log r`` centred at ``speed_ratio`` (2: twice the usual
-speed scores 0.5).
+to typical speed is mapped to ``[0, 1]`` by a logistic in ``log r``. Its 0.5 point is set from the per-frame peak
+ratios: with normal references, ``margin`` times their 99th percentile; without, ``margin`` times the clip's
+``normal_share`` quantile (assuming at least that share of its frames is normal), but never below ``speed_ratio``
+(2: twice the usual speed, which is what it comes to on UCSD Ped2, where people fill a good part of a cell).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,12 +37,14 @@ _NOISE_FLOOR = 0.02  # px/frame at the working size: below this, flow is numeric
 @dataclass(frozen=True)
 class MotionStats:
     """The scale motion is judged against: ``noise`` level and ``typical`` mover speed per relative row position
-    (px/frame at the working size; ``rows`` are row centres in [0, 1])."""
+    (px/frame at the working size; ``rows`` are row centres in [0, 1]); ``center`` is the speed ratio that scores
+    0.5."""
 
     noise: float
     typical: float
     rows: np.ndarray
     typical_by_row: np.ndarray
+    center: float
 
     def typical_at(self, n_rows: int) -> np.ndarray:
         """Typical speed for each of ``n_rows`` grid rows (interpolated by relative position)."""
@@ -56,7 +60,8 @@ class VideoExpert:
     pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: speed, in typical speeds, that
     scores 0.5; ``moving_factor``: a cell moves if it exceeds this many times the noise level; ``row_prior``:
     weight (in cell-frames) of the overall typical speed in each row's estimate; intervals shorter than
-    ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames.
+    ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames; ``margin`` and
+    ``normal_share`` set the 0.5 point (see the module docstring).
     """
 
     work_side: int = 240
@@ -66,6 +71,8 @@ class VideoExpert:
     sharpness: float = 10.0
     moving_factor: float = 4.0
     row_prior: float = 50.0
+    margin: float = 1.25
+    normal_share: float = 0.1
     min_gap: int = 5
     min_length: int = 3
     chunk: int = 64
@@ -75,7 +82,7 @@ class VideoExpert:
         video = _as_video(sample)
         speeds = self.cell_speeds(video)
         ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
-        stats = self.fit_stats(ref_speeds or [speeds])
+        stats = self.fit_stats(ref_speeds, normal=True) if ref_speeds else self.fit_stats([speeds])
         return self._result(video, speeds, stats, from_references=bool(ref_speeds))
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
@@ -83,7 +90,7 @@ class VideoExpert:
         videos = [_as_video(s) for s in samples]
         speeds = [self.cell_speeds(v) for v in videos]
         ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
-        stats = self.fit_stats(ref_speeds or speeds)
+        stats = self.fit_stats(ref_speeds, normal=True) if ref_speeds else self.fit_stats(speeds)
         from_references = bool(ref_speeds)
         return [self._result(v, s, stats, from_references=from_references) for v, s in zip(videos, speeds, strict=True)]
 
@@ -98,9 +105,10 @@ class VideoExpert:
         frames[1:-1] = 0.5 * (pairs[:-1] + pairs[1:])
         return uniform_filter1d(frames, self.window, axis=0, mode="nearest")
 
-    def fit_stats(self, speeds: Sequence[np.ndarray]) -> MotionStats:
-        """Noise level and typical mover speed (overall and per relative row) from cell speeds of normal-or-mixed
-        clips; clips may have different grid sizes."""
+    def fit_stats(self, speeds: Sequence[np.ndarray], normal: bool = False) -> MotionStats:
+        """Noise level and typical mover speed (overall and per relative row) from the cell speeds of some clips
+        (grid sizes may differ), and the ratio that scores 0.5; ``normal=True`` says the clips are normal
+        references."""
         everything = np.concatenate([s.ravel() for s in speeds])
         noise = max(float(np.median(everything)), _NOISE_FLOOR)
         threshold = self.moving_factor * noise
@@ -116,11 +124,15 @@ class VideoExpert:
                     sums[target] += float(np.median(v)) * v.size
                     counts[target] += v.size
         by_row = (sums + self.row_prior * typical) / (counts + self.row_prior)
-        return MotionStats(noise, typical, (np.arange(n_rows) + 0.5) / n_rows, by_row)
+        stats = MotionStats(noise, typical, (np.arange(n_rows) + 0.5) / n_rows, by_row, self.speed_ratio)
+        peaks = np.concatenate([_frame_peaks(s, stats) for s in speeds])
+        if normal:
+            return replace(stats, center=self.margin * float(np.quantile(peaks, 0.99)))
+        return replace(stats, center=max(self.speed_ratio, self.margin * float(np.quantile(peaks, self.normal_share))))
 
-    def calibrate(self, ratio: np.ndarray) -> np.ndarray:
-        """Map speed ratios to [0, 1]: 0.5 at ``speed_ratio``, logistic in ``log(ratio)``."""
-        z = self.sharpness * (np.log(np.maximum(ratio, 1e-6)) - np.log(self.speed_ratio))
+    def calibrate(self, ratio: np.ndarray, center: float | None = None) -> np.ndarray:
+        """Map speed ratios to [0, 1]: logistic in ``log(ratio)``, 0.5 at ``center`` (default ``speed_ratio``)."""
+        z = self.sharpness * (np.log(np.maximum(ratio, 1e-6)) - np.log(center or self.speed_ratio))
         return 1.0 / (1.0 + np.exp(-z))
 
     @staticmethod
@@ -136,11 +148,11 @@ class VideoExpert:
                 from_references: bool) -> ExpertResult:
         n_frames, rows, cols = speeds.shape
         ratio = speeds / stats.typical_at(rows)[None, :, None]
-        cell_scores = self.calibrate(ratio).astype(np.float32)
+        cell_scores = self.calibrate(ratio, stats.center).astype(np.float32)
         flat = ratio.reshape(n_frames, -1)
         top = flat.argmax(axis=1)
         frame_ratio = flat[np.arange(n_frames), top]
-        frame_scores = self.calibrate(frame_ratio)
+        frame_scores = self.calibrate(frame_ratio, stats.center)
         y_edges, x_edges = _edges(video.height, rows), _edges(video.width, cols)
         top_r, top_c = np.divmod(top, cols)
         top_boxes = np.stack([x_edges[top_c], y_edges[top_r], x_edges[top_c + 1], y_edges[top_r + 1]], axis=1)
@@ -152,7 +164,7 @@ class VideoExpert:
         regions = tuple(sorted(regions, key=lambda r: -(r.confidence or 0.0)))
         basis = "normal references" if from_references else "the clip itself (no references)"
         notes = (f"motion scale from {basis}: typical mover speed {stats.typical:.2f} px/frame "
-                 f"at {self.work_side} px, noise {stats.noise:.3f}",)
+                 f"at {self.work_side} px, noise {stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
         return ExpertResult(
             score=float(frame_scores.max()),
             raw_score=float(frame_ratio.max()),
@@ -187,6 +199,12 @@ class VideoExpert:
                     out[start + k - 1] = sums / area
                 previous = gray
         return out
+
+
+def _frame_peaks(speeds: np.ndarray, stats: MotionStats) -> np.ndarray:
+    """Each frame's largest ratio of cell speed to typical speed."""
+    ratio = speeds / stats.typical_at(speeds.shape[1])[None, :, None]
+    return ratio.reshape(len(ratio), -1).max(axis=1)
 
 
 def _edges(length: int, parts: int) -> np.ndarray:
