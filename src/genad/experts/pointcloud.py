@@ -50,22 +50,26 @@ _CUBE = _cube_rotations()
 
 @dataclass
 class _Surface:
-    """A cloud with what scoring needs: KD-tree, unit normals (or ``None``) and median point spacing."""
+    """A cloud with what scoring needs: KD-tree, median point spacing and, when asked for, unit normals and
+    each point's nearest neighbours (itself first)."""
 
     points: np.ndarray
     tree: cKDTree
     normals: np.ndarray | None
     spacing: float
+    neighbours: np.ndarray | None = None
 
 
-def _surface(points: np.ndarray, k_normals: int = 0) -> _Surface:
-    """Index a cloud; with ``k_normals`` it also gets PCA normals over that many neighbours."""
+def _surface(points: np.ndarray, k_normals: int = 0, k_neighbours: int = 0) -> _Surface:
+    """Index a cloud; with ``k_normals`` it gets PCA normals over that many neighbours, with ``k_neighbours``
+    it keeps that many nearest neighbours of every point."""
     tree = cKDTree(points)
-    dist, nbrs = tree.query(points, k=min(max(k_normals, 1) + 1, len(points)))
-    normals = _pca_normals(points[nbrs]) if k_normals else None
+    k = min(max(k_normals + 1, k_neighbours, 2), len(points))
+    dist, nbrs = tree.query(points, k=k, workers=-1)
+    normals = _pca_normals(points[nbrs[:, :k_normals + 1]]) if k_normals else None
     gaps = dist[:, 1][dist[:, 1] > 0]
     spacing = float(np.median(gaps)) if gaps.size else 1.0  # all points coincide only in invalid samples
-    return _Surface(points, tree, normals, spacing)
+    return _Surface(points, tree, normals, spacing, nbrs[:, :k_neighbours] if k_neighbours else None)
 
 
 def _pca_normals(neighbourhoods: np.ndarray) -> np.ndarray:
@@ -103,7 +107,7 @@ def _icp(src: np.ndarray, target: _Surface, start: np.ndarray, iterations: int, 
         diff = np.einsum("ij,ij->i", moved - target.points[idx], normals)
         order = np.argpartition(np.abs(diff), n_keep - 1)[:n_keep]
         a = np.hstack([np.cross(moved[order], normals[order]), normals[order]])
-        x, *_ = np.linalg.lstsq(a, -diff[order], rcond=None)
+        x = np.linalg.solve(a.T @ a + 1e-12 * np.eye(6), -a.T @ diff[order])
         step = np.eye(4)
         step[:3, :3] = Rotation.from_rotvec(x[:3]).as_matrix()
         step[:3, 3] = x[3:]
@@ -160,7 +164,11 @@ def register(source: np.ndarray, target: _Surface, n_coarse: int = 200, n_fine: 
         m[:3, :3] = f_dst @ g @ f_src.T
         m[:3, 3] = c_dst - m[:3, :3] @ c_src
         starts.append(m)
-    ranked = sorted(starts, key=lambda m: _fit_cost(_apply(m, coarse), sub))[:n_icp]
+    stacked = np.stack(starts)
+    moved = np.einsum("sij,nj->sni", stacked[:, :3, :3], coarse) + stacked[:, None, :3, 3]
+    dist, _ = sub.tree.query(moved.reshape(-1, 3), workers=-1)
+    costs = np.minimum(dist, 3.0 * sub.spacing).reshape(len(starts), -1).mean(axis=1)
+    ranked = [starts[i] for i in np.argsort(costs)[:n_icp]]
     tried = sorted((_icp(coarse, sub, m, iterations=6) for m in ranked), key=lambda t: t[1])
     refined = [_icp(fine, target, m, iterations=10) for m, _ in tried[:n_refine]]
     final = source[rng.choice(len(source), min(3 * n_fine, len(source)), replace=False)]
@@ -220,10 +228,9 @@ class PointCloudExpert:
 
     def _score_against(self, cloud: PointCloudSample, refs: list[_Reference], note: str = "") -> ExpertResult:
         maps, notes = [], [note] if note else []
-        test = _surface(cloud.points)
         for ref in refs:
             matrix, cost = register(cloud.points, ref.surface, seed=self.seed)
-            test = _surface(_apply(matrix, cloud.points))
+            test = _surface(_apply(matrix, cloud.points), k_neighbours=self.k_smooth)
             maps.append(self._deviation(test, ref.surface, ref.noise))
             notes.append(f"registered to a reference: mean distance {cost / ref.surface.spacing:.2f} point spacings")
         raw_map = np.min(maps, axis=0)
@@ -233,7 +240,7 @@ class PointCloudExpert:
         """Zero-shot: compare the cloud with its best-fitting mirror image (about a principal plane, refined by
         ICP). Symmetric parts match themselves and sharp edges have mirrored twins; a defect has none (its
         mirror image also shows where the defect is not, so point maps carry a ghost)."""
-        target = self._prepare(cloud)
+        target = self._prepare(cloud, self.k_smooth)
         centre, frame, _ = _frame(cloud.points)
         best: tuple[float, np.ndarray] | None = None
         for axis in range(3):
@@ -257,8 +264,8 @@ class PointCloudExpert:
         return self._result(test, raw_map, tuple(notes), {"noise": reflected.noise,
                                                           "mirror_cost": cost / test.spacing})
 
-    def _prepare(self, ref: PointCloudSample) -> _Reference:
-        surface = _surface(ref.points, self.k_plane)
+    def _prepare(self, ref: PointCloudSample, k_neighbours: int = 0) -> _Reference:
+        surface = _surface(ref.points, self.k_plane, k_neighbours)
         assert surface.normals is not None
         half = np.arange(len(ref.points)) % 2 == 0  # interleaved halves, whatever the point order
         other = _Surface(ref.points[~half], cKDTree(ref.points[~half]), surface.normals[~half], surface.spacing)
@@ -269,7 +276,7 @@ class PointCloudExpert:
         """Distance of each point to the nearest tangent plane among its ``k_plane`` nearest reference points
         (never less than the distance to the reference points beyond 1.5 spacings), and the nearest distance."""
         assert ref.normals is not None
-        dist, nbrs = ref.tree.query(points, k=min(self.k_plane, len(ref.points)))
+        dist, nbrs = ref.tree.query(points, k=min(self.k_plane, len(ref.points)), workers=-1)
         plane = np.abs(np.einsum("nkj,nkj->nk", points[:, None, :] - ref.points[nbrs], ref.normals[nbrs])).min(axis=1)
         return np.maximum(plane, dist[:, 0] - 1.5 * ref.spacing), dist[:, 0]
 
@@ -278,14 +285,14 @@ class PointCloudExpert:
         score, _ = self._surface_distance(test.points, ref)
         # reverse term: reference points far from every test point are missing surface; charge the gap to the
         # nearest test point, which lies on the rim
-        gap, nearest = test.tree.query(ref.points)
+        gap, nearest = test.tree.query(ref.points, workers=-1)
         excess = gap - self.hole_spacings * max(ref.spacing, test.spacing)
         missing = excess > 0
         hole = np.zeros(len(test.points))
         np.maximum.at(hole, nearest[missing], excess[missing])
         score = np.maximum(score, hole)
-        _, smooth_nbrs = test.tree.query(test.points, k=min(self.k_smooth, len(test.points)))
-        return score[smooth_nbrs].mean(axis=1) / noise
+        assert test.neighbours is not None
+        return score[test.neighbours].mean(axis=1) / noise
 
     def _result(self, test: _Surface, raw_map: np.ndarray, notes: tuple[str, ...], meta: dict[str, Any]
                 ) -> ExpertResult:

@@ -163,15 +163,15 @@ class PointCloudRenderer:
     def render(self, sample: PointCloudSample) -> PointCloudRendering:
         points = sample.points
         up = _unit(np.asarray(self.up if self.up is not None else sample.meta.get("up", (0.0, 0.0, 1.0)), float))
-        lo, hi = points.min(axis=0), points.max(axis=0)
-        centre = (lo + hi) / 2
-        radius = float(np.sqrt(((points - centre) ** 2).sum(axis=1).max()))
+        centre = (points.min(axis=0) + points.max(axis=0)) / 2
+        columns = [np.subtract(points[:, i], centre[i], dtype=np.float32) for i in range(3)]
+        radius = float(np.sqrt((columns[0] ** 2 + columns[1] ** 2 + columns[2] ** 2).max()))
         spacing = _point_spacing(points)
         views = self.views(up)
         cameras = [_camera_basis(np.asarray(v.direction), up) for v in views]
         images, maps = [], []
         for basis in cameras:
-            image, point_map = self._render_view(points, sample.normals, centre, radius, spacing, basis)
+            image, point_map = self._render_view(columns, sample.normals, radius, spacing, basis)
             images.append(image)
             maps.append(point_map)
         names = [f"{k + 1}: {v.name}" for k, v in enumerate(views)]
@@ -194,23 +194,27 @@ class PointCloudRenderer:
             composite=self.composite, n_points=len(points),
         )
 
-    def _render_view(self, points: np.ndarray, normals: np.ndarray | None, centre: np.ndarray, radius: float,
+    def _render_view(self, columns: list[np.ndarray], normals: np.ndarray | None, radius: float,
                      spacing: float, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One view from the centred float32 coordinate ``columns``; ``basis`` columns are the camera axes."""
         size = self.size
-        local = ((points - centre) @ basis).astype(np.float32)  # x right, y up, z towards the camera
+        b = basis.astype(np.float32)
+        # camera coordinates x right, y up, z towards the camera (column-wise: (N, 3) @ (3, 3) is slow in BLAS)
+        local = [columns[0] * b[0, j] + columns[1] * b[1, j] + columns[2] * b[2, j] for j in range(3)]
         half = size / 2 - 2
         if self.projection == "perspective":
             distance = radius / np.sin(np.radians(self.fov) / 2)
-            depth = distance - local[:, 2]
+            depth = distance - local[2]
             focal = half / np.tan(np.radians(self.fov) / 2)
             scale = focal / np.maximum(depth, 1e-9 * radius)
             pixel_size = distance / focal  # world size of a pixel at the object's centre
         else:
-            depth = radius - local[:, 2]
+            depth = radius - local[2]
             scale = np.float32(half / radius)
             pixel_size = radius / half
-        u = np.floor(local[:, 0] * scale + size / 2).astype(np.int64)
-        v = np.floor(size / 2 - local[:, 1] * scale).astype(np.int64)
+        # the object's bounding sphere fits inside the image, so clipping only guards against rounding
+        u = np.clip(local[0] * scale + size / 2, 0, size - 1).astype(np.int32)
+        v = np.clip(size / 2 - local[1] * scale, 0, size - 1).astype(np.int32)
         r = self.splat_radius if self.splat_radius is not None else _splat_radius(spacing / pixel_size)
         point_map, zbuf = _zbuffer(u, v, depth.astype(np.float32), size, r)
         mask = point_map >= 0
@@ -286,23 +290,33 @@ def _splat_radius(spacing_px: float) -> int:
 
 
 def _zbuffer(u: np.ndarray, v: np.ndarray, depth: np.ndarray, size: int, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest point per pixel: ``(point_map, depth_buffer)``, vectorised with ``np.minimum.at``."""
+    """Nearest point per pixel, each point drawn as a square of half-width ``radius``: ``(point_map, depth)``.
+    ``u`` and ``v`` are pixel columns and rows inside the image.
+
+    One ``np.minimum.at`` pass keeps the nearest depth per pixel; the points that reach it claim the pixel. The
+    squares are then drawn in image space: a pixel takes the nearest of the one-pixel results within ``radius``,
+    which is the same as splatting every point but costs pixels, not points, per offset.
+    """
+    pix = v * np.int32(size) + u
     zbuf = np.full(size * size, np.inf, dtype=np.float32)
-    offsets = [(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    hits = []
-    for dx, dy in offsets:
-        uu, vv = u + dx, v + dy
-        inside = (uu >= 0) & (uu < size) & (vv >= 0) & (vv < size)
-        idx = np.flatnonzero(inside) if not inside.all() else None
-        pix = (vv * size + uu) if idx is None else (vv[idx] * size + uu[idx])
-        d = depth if idx is None else depth[idx]
-        np.minimum.at(zbuf, pix, d)
-        hits.append((pix, d, idx))
-    point_map = np.full(size * size, -1, dtype=np.int64)
-    for pix, d, idx in hits:
-        front = np.flatnonzero(d == zbuf[pix])
-        point_map[pix[front]] = front if idx is None else idx[front]
-    return point_map.reshape(size, size), zbuf.reshape(size, size)
+    np.minimum.at(zbuf, pix, depth)
+    front = np.flatnonzero(depth == zbuf[pix])
+    point_map = np.full(size * size, -1, dtype=np.int32)
+    point_map[pix[front]] = front
+    zbuf, point_map = zbuf.reshape(size, size), point_map.reshape(size, size)
+    if radius == 0:
+        return point_map, zbuf
+    out_z, out_p = zbuf.copy(), point_map.copy()
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx == 0 and dy == 0:
+                continue
+            dst = (slice(max(0, -dy), size - max(0, dy)), slice(max(0, -dx), size - max(0, dx)))
+            src = (slice(max(0, dy), size - max(0, -dy)), slice(max(0, dx), size - max(0, -dx)))
+            nearer = zbuf[src] < out_z[dst]
+            out_z[dst][nearer] = zbuf[src][nearer]
+            out_p[dst][nearer] = point_map[src][nearer]
+    return out_p, out_z
 
 
 def _slope_shading(zbuf: np.ndarray, mask: np.ndarray, pixel_size: float, smooth: int) -> np.ndarray:
