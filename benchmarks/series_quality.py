@@ -6,6 +6,7 @@ causal, with the dataset's normal data as references (SKAB's anomaly-free run, U
 training arrays).
 
     python benchmarks/series_quality.py [--data ../shared/data] [--only nab]
+    python benchmarks/series_quality.py --example docs/img/series_example.png   # the plot in docs/series.md
 """
 
 from __future__ import annotations
@@ -78,11 +79,40 @@ def range_report(name: str, items: list[EvalItem], shared_refs: tuple[object, ..
               f"({elapsed:.1f} s)")
 
 
+def save_example(path: Path) -> None:
+    """Render a code-made series (a daily cycle with a spike and a flat stretch) as the VLM sees it."""
+    import cv2
+    import pandas as pd
+
+    from genad.render.series import SeriesRenderer
+
+    rng = np.random.default_rng(7)
+    n = 1800  # 6.25 days at 5-minute steps: one plot
+    t = np.arange(n)
+    values = 50 + 30 * np.sin(2 * np.pi * t / 288) + rng.normal(0, 2, n)
+    values[1100] += 45.0
+    values[1400:1480] = values[1399]
+    index = pd.date_range("2024-05-06", periods=n, freq="5min")
+    sample = SeriesSample.from_array(pd.Series(values, index=index, name="requests per minute"))
+    rendering = SeriesRenderer().render(sample)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rendering.images[0], cv2.COLOR_RGB2BGR))
+    print(f"wrote {path}: {rendering.labels[0]}")
+    for mode in ("offline", "causal"):
+        result = SeriesExpert(mode=mode).score(sample)
+        print(f"{mode} expert regions:", [(r.interval, str(r.span[0]) if r.span else None,
+                                           round(r.confidence or 0, 2)) for r in result.regions])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--only", choices=["nab", "skab", "ucr", "smap"])
+    parser.add_argument("--example", type=Path, help="only write the example plot PNG to this path")
     args = parser.parse_args()
+    if args.example:
+        save_example(args.example)
+        return
     root: Path = args.data
     if args.only in (None, "nab"):
         nab_report(root)

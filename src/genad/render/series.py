@@ -190,7 +190,7 @@ class _Plot:
         fig = Figure(figsize=(renderer.width / renderer.dpi, renderer.height / renderer.dpi), dpi=renderer.dpi)
         self.canvas = FigureCanvasAgg(fig)
         bottom = 0.19 if x_is_position else 0.11
-        fig.subplots_adjust(left=0.08, right=0.985, top=0.97, bottom=bottom, hspace=0.08)
+        fig.subplots_adjust(left=0.08, right=0.96, top=0.97, bottom=bottom, hspace=0.08)
         self.axes = list(fig.subplots(len(group), 1, sharex=True, squeeze=False)[:, 0])
         self.lines = []
         for k, (ax, col) in enumerate(zip(self.axes, group, strict=True)):
