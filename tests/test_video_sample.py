@@ -137,6 +137,13 @@ def test_float_array_is_scaled_once_for_the_whole_video() -> None:
     assert frames[1, 0, 0, 0] == 128
 
 
+def test_iter_chunks_keeps_order_and_size(mp4: Path) -> None:
+    video = VideoSample.from_path(mp4)
+    chunks = list(video.iter_chunks([9, 3, 150, 4, 5], size=2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    assert [decode_index(f) for c in chunks for f in c] == [9, 3, 150, 4, 5]
+
+
 def test_read_outside_the_video() -> None:
     video = VideoSample.from_array(np.zeros((3, 4, 4), np.uint8))
     with pytest.raises(InputError, match="frame indices"):

@@ -61,7 +61,7 @@ class VideoExpert:
     scores 0.5; ``moving_factor``: a cell moves if it exceeds this many times the noise level; ``row_prior``:
     weight (in cell-frames) of the overall typical speed in each row's estimate; intervals shorter than
     ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames; ``margin`` and
-    ``normal_share`` set the 0.5 point (see the module docstring).
+    ``normal_share`` set the 0.5 point (see the module docstring); ``chunk`` frames are decoded at a time.
     """
 
     work_side: int = 240
@@ -75,7 +75,7 @@ class VideoExpert:
     normal_share: float = 0.1
     min_gap: int = 5
     min_length: int = 3
-    chunk: int = 64
+    chunk: int = 16
 
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
         """Score one video against normal reference videos (or against itself when there are none)."""
@@ -187,17 +187,17 @@ class VideoExpert:
         area = np.outer(np.diff(y_edges), np.diff(x_edges)).astype(np.float32)
         out = np.empty((video.n_frames - 1, rows, cols), dtype=np.float32)
         previous: np.ndarray | None = None
-        for start in range(0, video.n_frames, self.chunk):
-            for k, frame in enumerate(video.read(range(start, min(start + self.chunk, video.n_frames)))):
-                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                if scale < 1.0:
-                    gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-                if previous is not None:
-                    flow = cv2.calcOpticalFlowFarneback(previous, gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
-                    speed = cv2.magnitude(flow[..., 0], flow[..., 1])
-                    sums = np.add.reduceat(np.add.reduceat(speed, y_edges[:-1], axis=0), x_edges[:-1], axis=1)
-                    out[start + k - 1] = sums / area
-                previous = gray
+        frames = (f for chunk in video.iter_chunks(range(video.n_frames), self.chunk) for f in chunk)
+        for t, frame in enumerate(frames):
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            if scale < 1.0:
+                gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            if previous is not None:
+                flow = cv2.calcOpticalFlowFarneback(previous, gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+                speed = cv2.magnitude(flow[..., 0], flow[..., 1])
+                sums = np.add.reduceat(np.add.reduceat(speed, y_edges[:-1], axis=0), x_edges[:-1], axis=1)
+                out[t - 1] = sums / area
+            previous = gray
         return out
 
 

@@ -14,6 +14,7 @@ and a range of cells maps to the union of their frames. Times are ``frame / fps`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
@@ -46,23 +47,29 @@ def uniform_keyframes(n_frames: int, budget: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_frames - 1, min(budget, n_frames))).astype(np.int64))
 
 
-def frame_distances(frames: np.ndarray, metric: Metric = "diff") -> np.ndarray:
-    """Distance of each frame to the one before (``len(frames) - 1`` values): mean absolute difference of small
-    grey thumbnails (``"diff"``, in [0, 1]) or the Bhattacharyya distance of HSV colour histograms (``"hist"``)."""
+def frame_distances(frames: Iterable[np.ndarray], metric: Metric = "diff") -> np.ndarray:
+    """Distance of each frame to the one before (one value fewer than frames): mean absolute difference of small
+    grey thumbnails (``"diff"``, in [0, 1]) or the Bhattacharyya distance of HSV colour histograms (``"hist"``).
+    Frames are reduced one at a time, so a generator keeps memory small."""
+    import cv2
+
+    if metric not in ("diff", "hist"):
+        raise InputError(f"unknown change metric {metric!r}; use 'diff' or 'hist'")
+    features = [_change_feature(f, metric) for f in frames]
+    if metric == "diff":
+        return np.array([float(np.abs(b - a).mean()) for a, b in pairwise(features)])
+    return np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in pairwise(features)])
+
+
+def _change_feature(frame: np.ndarray, metric: Metric) -> np.ndarray:
     import cv2
 
     if metric == "diff":
-        small = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (64, 48), interpolation=cv2.INTER_AREA)
-                          for f in frames]).astype(np.float32) / 255.0
-        return np.abs(np.diff(small, axis=0)).mean(axis=(1, 2))
-    if metric == "hist":
-        hists = []
-        for f in frames:
-            hsv = cv2.cvtColor(f, cv2.COLOR_RGB2HSV)
-            h = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 8], [0, 180, 0, 256, 0, 256])
-            hists.append(cv2.normalize(h, h).astype(np.float32))
-        return np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in pairwise(hists)])
-    raise InputError(f"unknown change metric {metric!r}; use 'diff' or 'hist'")
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        return cv2.resize(grey, (64, 48), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    hist = cv2.calcHist([cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)], [0, 1, 2], None, [8, 4, 8],
+                        [0, 180, 0, 256, 0, 256])
+    return cv2.normalize(hist, hist).astype(np.float32)
 
 
 def change_keyframes(distances: np.ndarray, candidates: np.ndarray, budget: int, change_weight: float = 0.5,
@@ -107,7 +114,7 @@ def select_keyframes(sample: VideoSample, budget: int, method: Selection = "unif
     candidates = uniform_keyframes(sample.n_frames, max(budget, budget * candidates_per_keyframe))
     if len(candidates) <= budget:
         return candidates
-    distances = frame_distances(sample.read(candidates), metric)
+    distances = frame_distances((f for chunk in sample.iter_chunks(candidates) for f in chunk), metric)
     return change_keyframes(distances, candidates, budget, change_weight)
 
 
@@ -265,7 +272,8 @@ class VideoRenderer:
     def render(self, sample: VideoSample) -> VideoRendering:
         keyframes = select_keyframes(sample, self.keyframe_budget(sample), self.selection, self.metric,
                                      self.candidates_per_keyframe)
-        thumbs = self._thumbnails(sample.read(keyframes))
+        thumbs = np.stack([self._thumbnail(f, sample.height, sample.width)
+                           for chunk in sample.iter_chunks(keyframes) for f in chunk])
         per_grid, step = self.rows * self.cols, self.rows * self.cols - self.overlap
         starts = list(range(0, max(1, len(keyframes) - self.overlap), step))
         cell_frames = cell_intervals(keyframes, sample.n_frames)
@@ -289,13 +297,12 @@ class VideoRenderer:
             fps=sample.fps, columns=self.cols,
         )
 
-    def _thumbnails(self, frames: np.ndarray) -> np.ndarray:
+    def _thumbnail(self, frame: np.ndarray, height: int, width: int) -> np.ndarray:
         import cv2
 
-        height, width = frames.shape[1:3]
         size = (self.cell_width, max(1, round(self.cell_width * height / width)))
         interp = cv2.INTER_AREA if width > self.cell_width else cv2.INTER_LINEAR
-        return np.stack([cv2.resize(f, size, interpolation=interp) for f in frames])
+        return cv2.resize(frame, size, interpolation=interp)
 
     def _grid(self, thumbs: np.ndarray, cells: np.ndarray, frames: np.ndarray,
               fps: float) -> tuple[np.ndarray, np.ndarray]:

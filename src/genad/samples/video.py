@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -105,6 +105,12 @@ class VideoSample:
             raise InputError(f"frame indices must be in [0, {self.n_frames}), got {idx.min()}..{idx.max()}")
         unique, inverse = np.unique(idx, return_inverse=True)
         return self.source.read(unique)[inverse]
+
+    def iter_chunks(self, indices: Indices, size: int = 16) -> Iterator[np.ndarray]:
+        """The frames at ``indices``, in order, ``size`` at a time (bounds memory when frames are large)."""
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        for start in range(0, len(idx), size):
+            yield self.read(idx[start:start + size])
 
     @classmethod
     def from_path(cls, path: str | Path, fps: float | None = None) -> VideoSample:
