@@ -6,12 +6,14 @@ point gets its distance to the reference surface (to the tangent planes of its n
 for local normal deviation and a reverse term for holes (reference surface with no sample point near it, charged
 to the rim points that border it), smoothed over neighbours. Several references: the per-point minimum.
 
-Without references each point is compared with the rest of its own cloud: a multi-scale, rotation-invariant local
-shape descriptor, and the distance to the most similar descriptor found away from the point. Sharp CAD edges recur
-along their length, so they find close matches; a dent, bulge, crack or rim does not.
+Without references (zero-shot) the cloud is compared with its own mirror image: a reflection registered onto it
+like a reference finds the best mirror plane. Symmetric parts match themselves and sharp CAD edges have mirrored
+twins, so only asymmetric deviations (a defect: it is at one place only) score. Clouds with no mirror symmetry fall
+back to local surface variation, which is weaker and fires on sharp edges. ``score_many`` without references
+scores each cloud of a batch against the others instead (a point is anomalous when no peer has surface there).
 
-Distances are measured in units of the reference's own surface noise (or the sample's point spacing zero-shot), so
-``score >= 0.5`` means anomalous without a per-dataset threshold.
+Distances are measured in units of the reference's own surface noise (the same distance measured between two
+interleaved halves of the reference), so ``score >= 0.5`` means anomalous without a per-dataset threshold.
 """
 
 from __future__ import annotations
@@ -189,9 +191,12 @@ class PointCloudExpert:
     """Per-point anomaly scores for point clouds (see the module docstring for the method).
 
     ``k_plane`` reference neighbours give the surface distance; ``k_smooth`` neighbours smooth it; the object
-    score is the mean of the top ``top_fraction`` of point scores. Deviations are divided by the reference's own
-    noise (the same distance measured between two random halves of the reference) and mapped to [0, 1] by a
-    logistic centred at ``threshold`` noise units with scale ``width``.
+    score is the mean of the top ``top_fraction`` of point scores. Reference surface missing from the sample by
+    more than ``hole_spacings`` point spacings counts as a hole. Deviations are divided by the reference's noise
+    and mapped to [0, 1] by a logistic centred at ``threshold`` noise units with scale ``width``.
+    ``n_peers`` is how many other clouds of a batch each is compared with in zero-shot ``score_many``;
+    ``mirror_tolerance`` (point spacings) is the largest mirror misfit that counts as symmetric, and
+    ``variation_scale`` divides the surface-variation fallback (relative to its median) to share the logistic.
     """
 
     k_plane: int = 10
@@ -202,6 +207,8 @@ class PointCloudExpert:
     width: float = 1.5
     max_regions: int = 3
     n_peers: int = 4
+    mirror_tolerance: float = 0.6
+    variation_scale: float = 3.0
     seed: int = 0
 
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
@@ -237,32 +244,27 @@ class PointCloudExpert:
         return self._result(test, raw_map, tuple(notes), {"noise": float(np.median([r.noise for r in refs]))})
 
     def _score_mirrored(self, cloud: PointCloudSample) -> ExpertResult:
-        """Zero-shot: compare the cloud with its best-fitting mirror image (about a principal plane, refined by
-        ICP). Symmetric parts match themselves and sharp edges have mirrored twins; a defect has none (its
-        mirror image also shows where the defect is not, so point maps carry a ghost)."""
+        """Zero-shot: compare the cloud with its best-fitting mirror image (a reflection registered onto the
+        cloud like a reference, which finds the best mirror plane). Symmetric parts match themselves and sharp
+        edges have mirrored twins; a defect has none (its mirror image also marks where the defect is not, so
+        point maps carry a ghost)."""
         target = self._prepare(cloud, self.k_smooth)
-        centre, frame, _ = _frame(cloud.points)
-        best: tuple[float, np.ndarray] | None = None
-        for axis in range(3):
-            flip = np.eye(3)
-            flip[axis, axis] = -1.0
-            mirror = frame @ flip @ frame.T
-            mirrored = (cloud.points - centre) @ mirror.T + centre
-            sub = mirrored[np.random.default_rng(self.seed).choice(len(mirrored), min(3000, len(mirrored)),
-                                                                   replace=False)]
-            matrix, cost = _icp(sub, target.surface, np.eye(4), iterations=20)
-            if best is None or cost < best[0]:
-                best = (cost, _apply(matrix, mirrored))
-        assert best is not None
-        cost, mirrored = best
-        reflected = self._prepare(PointCloudSample(mirrored))
+        flipped = cloud.points * np.array([-1.0, 1.0, 1.0])  # any reflection: registration finds the plane
+        matrix, cost = register(flipped, target.surface, seed=self.seed)
+        mirrored = _apply(matrix, flipped)
         test = target.surface
-        raw_map = self._deviation(test, reflected.surface, reflected.noise)
-        notes = [f"zero-shot: compared with its mirror image (mean distance {cost / test.spacing:.2f} spacings)"]
-        if cost > 0.6 * test.spacing:
-            notes.append("the cloud has no clear mirror symmetry: zero-shot scores are unreliable, give a reference")
-        return self._result(test, raw_map, tuple(notes), {"noise": reflected.noise,
-                                                          "mirror_cost": cost / test.spacing})
+        meta: dict[str, Any] = {"mirror_cost": cost / test.spacing}
+        if cost <= self.mirror_tolerance * test.spacing:
+            reflected = self._prepare(PointCloudSample(mirrored))
+            raw_map = self._deviation(test, reflected.surface, reflected.noise)
+            note = f"zero-shot: compared with its mirror image (misfit {cost / test.spacing:.2f} point spacings)"
+            return self._result(test, raw_map, (note,), {**meta, "noise": reflected.noise})
+        assert test.neighbours is not None
+        variation = _surface_variation(test.points[test.neighbours])
+        raw_map = variation[test.neighbours].mean(axis=1) / max(float(np.median(variation)), 1e-12)
+        notes = (f"zero-shot: no mirror symmetry (misfit {cost / test.spacing:.2f} point spacings); scored by local "
+                 "surface variation, which also fires on sharp edges: give a normal reference for reliable scores",)
+        return self._result(test, raw_map / self.variation_scale, notes, meta)
 
     def _prepare(self, ref: PointCloudSample, k_neighbours: int = 0) -> _Reference:
         surface = _surface(ref.points, self.k_plane, k_neighbours)
@@ -303,6 +305,13 @@ class PointCloudExpert:
         regions = _regions(test, point_scores, self.max_regions)
         return ExpertResult(score=score, raw_score=raw, anomaly_map=point_scores, regions=regions, notes=notes,
                             meta=meta)
+
+
+def _surface_variation(neighbourhoods: np.ndarray) -> np.ndarray:
+    """Smallest covariance eigenvalue over their sum, per ``(N, k, 3)`` neighbourhood (0 on a plane)."""
+    centred = neighbourhoods - neighbourhoods.mean(axis=1, keepdims=True)
+    values = np.linalg.eigvalsh(np.einsum("nki,nkj->nij", centred, centred))
+    return values[:, 0] / np.maximum(values.sum(axis=1), np.finfo(float).tiny)
 
 
 def _logistic(x: np.ndarray, centre: float, width: float) -> np.ndarray:

@@ -303,19 +303,19 @@ def _zbuffer(u: np.ndarray, v: np.ndarray, depth: np.ndarray, size: int, radius:
     front = np.flatnonzero(depth == zbuf[pix])
     point_map = np.full(size * size, -1, dtype=np.int32)
     point_map[pix[front]] = front
-    zbuf, point_map = zbuf.reshape(size, size), point_map.reshape(size, size)
+    depth_image, index_image = zbuf.reshape(size, size), point_map.reshape(size, size)
     if radius == 0:
-        return point_map, zbuf
-    out_z, out_p = zbuf.copy(), point_map.copy()
+        return index_image, depth_image
+    out_z, out_p = depth_image.copy(), index_image.copy()
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             if dx == 0 and dy == 0:
                 continue
             dst = (slice(max(0, -dy), size - max(0, dy)), slice(max(0, -dx), size - max(0, dx)))
             src = (slice(max(0, dy), size - max(0, -dy)), slice(max(0, dx), size - max(0, -dx)))
-            nearer = zbuf[src] < out_z[dst]
-            out_z[dst][nearer] = zbuf[src][nearer]
-            out_p[dst][nearer] = point_map[src][nearer]
+            nearer = depth_image[src] < out_z[dst]
+            out_z[dst][nearer] = depth_image[src][nearer]
+            out_p[dst][nearer] = index_image[src][nearer]
     return out_p, out_z
 
 
