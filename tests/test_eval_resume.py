@@ -80,6 +80,21 @@ def test_runner_resumes_after_a_backend_failure(tmp_path: Path) -> None:
     assert summary["usage"]["requests"] == 10
 
 
+def test_parallel_workers_store_each_sample_once(tmp_path: Path) -> None:
+    ds = read_dataset(_write_images(tmp_path / "data", 10, 10))
+    crashing = CountingDetector(fail_at=7)
+    with pytest.raises(BackendConnectionError):
+        Runner(crashing, cache_dir=tmp_path / "cache", workers=3, progress=False).run(ds)
+    with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+        stored = {name for (name,) in db.execute("SELECT item FROM results")}
+    resumed = CountingDetector()
+    records = Runner(resumed, cache_dir=tmp_path / "cache", workers=3, progress=False).run(ds)
+    assert [r.item.name for r in records] == [it.name for it in ds.items]  # dataset order, not completion order
+    rescored = {Path(c).relative_to(tmp_path / "data").as_posix() for c in resumed.calls}
+    assert not rescored & stored
+    assert len(rescored) + len(stored) == 20
+
+
 def test_resumed_metrics_equal_fresh_metrics(tmp_path: Path) -> None:
     root = _write_images(tmp_path / "data", 4, 4)
     for i in range(4):

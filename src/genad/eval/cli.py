@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--report", type=Path, help="also write a self-contained HTML report here")
     p.add_argument("--cache", type=Path, default=Path(".genad_cache"), help="cache folder (default .genad_cache)")
     p.add_argument("--limit", type=int, help="score at most N samples per category (seeded subset)")
+    p.add_argument("--workers", type=int, default=1, help="samples scored at once (VLM calls overlap; default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run)
 
@@ -41,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_eval(
         args.data_dir, fmt=args.format, category=args.category, shots=args.shots, seed=args.seed, mode=args.mode,
         model=args.model, base_url=args.base_url, out=args.out, report=args.report, cache=args.cache,
-        limit=args.limit, progress=not args.quiet,
+        limit=args.limit, workers=args.workers, progress=not args.quiet,
     )
     print(format_table(summary))
     print(f"metrics written to {args.out}" + (f", report to {args.report}" if args.report else ""))
@@ -51,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
 def run_eval(
     data_dir: Path, *, fmt: str = "auto", category: str | None = None, shots: int = 1, seed: int = 0,
     mode: str = "local", model: str | None = None, base_url: str | None = None, out: Path | None = None,
-    report: Path | None = None, cache: Path | None = None, limit: int | None = None, progress: bool = True,
+    report: Path | None = None, cache: Path | None = None, limit: int | None = None, workers: int = 1,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation and write the files; returns the metrics.json document."""
     from genad.detector import Detector
@@ -67,7 +69,8 @@ def run_eval(
         inner = OpenAIClient(model=model, base_url=base_url)
         client = CachedClient(inner, Path(cache) / "replies.sqlite") if cache is not None else inner
     detector = Detector(client=client, mode=mode)  # type: ignore[arg-type]
-    runner = Runner(detector, shots=shots, seed=seed, cache_dir=cache, limit=limit, progress=progress)
+    runner = Runner(detector, shots=shots, seed=seed, cache_dir=cache, limit=limit, workers=workers,
+                    progress=progress)
     records = runner.run(dataset)
     summary = summarize(dataset, records, mode=mode, shots=shots)
     if out is not None:

@@ -15,6 +15,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,9 @@ class Runner:
     """Scores every item of a dataset with ``detector`` (anything with ``detect`` and ``resolved_mode``).
 
     ``cache_dir`` holds ``results.sqlite``; without it nothing is stored. ``limit`` caps the scored items per
-    category (a seeded random subset). ``on_result`` is called after each item with the record and whether it came
-    from the store.
+    category (a seeded random subset). ``workers > 1`` scores that many samples at once in threads (VLM calls
+    overlap); results are stored in completion order. ``on_result`` is called after each item with the record and
+    whether it came from the store.
     """
 
     detector: Any
@@ -170,6 +172,7 @@ class Runner:
     seed: int = 0
     cache_dir: str | Path | None = None
     limit: int | None = None
+    workers: int = 1
     progress: bool = True
     on_result: Callable[[EvalRecord, bool], None] | None = field(default=None, repr=False)
 
@@ -202,38 +205,55 @@ class Runner:
         completed stays stored); other per-sample errors are stored as ``status="error"`` reports."""
         from tqdm import tqdm
 
-        modalities = {it.modality for it in dataset}
-        for modality in sorted(modalities):
+        for modality in sorted({it.modality for it in dataset}):
             check_components(self.detector, modality)
         planned = self.plan(dataset)
         store = ResultStore(Path(self.cache_dir) / "results.sqlite") if self.cache_dir is not None else None
         key = self.run_key(dataset)
         done = store.load(key) if store is not None else {}
-        records: list[EvalRecord] = []
+        records: dict[int, EvalRecord] = {}
         spent = Usage()
         bar = tqdm(total=len(planned), disable=not self.progress, unit="sample", dynamic_ncols=True,
                    desc=f"{dataset.format} {self.detector.resolved_mode()}")
+
+        def finish(i: int, report: AnomalyReport, stored: bool) -> None:
+            nonlocal spent
+            item, _, ref_names = planned[i]
+            if not stored:
+                if store is not None:
+                    store.save(key, item.name, report)
+                spent = spent + report.usage
+            records[i] = EvalRecord(item, report, ref_names)
+            if self.on_result is not None:
+                self.on_result(records[i], stored)
+            bar.set_postfix_str(f"tokens={spent.total_tokens} requests={spent.requests}", refresh=False)
+            bar.update(1)
+
+        todo = []
+        for i, (item, _, _) in enumerate(planned):
+            if item.name in done:
+                finish(i, done[item.name], True)
+            else:
+                todo.append(i)
         try:
-            for item, refs, ref_names in planned:
-                stored = item.name in done
-                if stored:
-                    report = done[item.name]
-                else:
-                    report = _float32_map(self._detect(item, refs))
-                    if store is not None:
-                        store.save(key, item.name, report)
-                    spent = spent + report.usage
-                record = EvalRecord(item, report, ref_names)
-                records.append(record)
-                if self.on_result is not None:
-                    self.on_result(record, stored)
-                bar.set_postfix_str(f"tokens={spent.total_tokens} requests={spent.requests}", refresh=False)
-                bar.update(1)
+            if self.workers <= 1:
+                for i in todo:
+                    finish(i, _float32_map(self._detect(*planned[i][:2])), False)
+            else:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    futures = {pool.submit(self._detect, *planned[i][:2]): i for i in todo}
+                    try:
+                        for future in as_completed(futures):
+                            finish(futures[future], _float32_map(future.result()), False)
+                    except BaseException:
+                        for future in futures:
+                            future.cancel()
+                        raise
         finally:
             bar.close()
             if store is not None:
                 store.close()
-        return records
+        return [records[i] for i in sorted(records)]
 
     def _detect(self, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
         try:
