@@ -151,6 +151,9 @@ def test_a_range_of_cells_and_bad_cell_numbers(rendering: VideoRendering) -> Non
     assert partly.region.interval == (180, 199)
     assert partly.note is not None
     assert "[9]" in partly.note
+    empty = rendering.to_native(ViewRegion(0, cells=()))
+    assert empty.region is not None
+    assert empty.region.interval is None
     nothing = rendering.to_native(ViewRegion(0, cells=(0, 7)))
     assert nothing.region is None
     assert rendering.to_native(ViewRegion(3, cells=(1,))).region is None

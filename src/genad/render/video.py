@@ -158,7 +158,7 @@ class VideoRendering(Rendering):
         bad = self._check_view(region.view)
         if bad is not None:
             return bad
-        if region.cells is not None:
+        if region.cells:  # an empty list names no cell: fall through to the box, the interval or no location
             return self._map_cells(region, tuple(region.cells), "")
         if region.box is not None:
             cells = self._cells_under(region.view, region.box)
