@@ -57,11 +57,12 @@ class VideoExpert:
     """Optical-flow speed of grid cells against the scene's typical mover speed; see the module docstring.
 
     ``work_side``: frames are scaled so their short side is at most this many pixels; ``cell``: cell size in those
-    pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: speed, in typical speeds, that
-    scores 0.5; ``moving_factor``: a cell moves if it exceeds this many times the noise level; ``row_prior``:
-    weight (in cell-frames) of the overall typical speed in each row's estimate; intervals shorter than
-    ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames; ``margin`` and
-    ``normal_share`` set the 0.5 point (see the module docstring); ``chunk`` frames are decoded at a time.
+    pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: the lowest speed, in typical
+    speeds, that scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio;
+    ``moving_factor``: a cell moves if it exceeds this many times the noise level; ``row_prior``: weight (in
+    cell-frames) of the overall typical speed in each row's estimate; intervals shorter than ``min_length`` frames
+    are dropped after closing gaps shorter than ``min_gap`` frames; ``margin`` and ``normal_share`` set the 0.5
+    point (see the module docstring); ``chunk`` frames are decoded at a time.
     """
 
     work_side: int = 240
