@@ -23,7 +23,7 @@ from genad._modalities import MODALITIES, Modality
 from genad.clients.cache import CachedClient
 from genad.errors import BackendConnectionError, ConfigurationError, ParseError
 from genad.eval.datasets import read_dataset
-from genad.eval.runner import Runner, check_components, select_references, summarize
+from genad.eval.runner import EvalRecord, Runner, check_components, select_references, summarize
 from genad.prompts.messages import Message
 from genad.report import AnomalyReport, Usage
 from genad.testing import ScriptedClient
@@ -223,3 +223,20 @@ def test_sigkilled_eval_resumes_without_repeating_a_request(tmp_path: Path) -> N
     assert metrics["categories"]["widget"]["errors"] == 0
     assert metrics["usage"]["requests"] == 200
     assert "image_auroc" in metrics["mean"]
+
+
+def test_pixel_metrics_run_on_downsized_masks(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    mask = np.zeros((600, 400), np.uint8)
+    mask[100:220, 50:170] = 255
+    for folder in ("good", "dent"):
+        (root / "part" / folder).mkdir(parents=True)
+        cv2.imwrite(str(root / "part" / folder / "0.png"), np.zeros((600, 400, 3), np.uint8))
+    (root / "part" / "ground_truth" / "dent").mkdir(parents=True)
+    cv2.imwrite(str(root / "part" / "ground_truth" / "dent" / "0_mask.png"), mask)
+    ds = read_dataset(root)
+    records = [EvalRecord(it, AnomalyReport(bool(it.label), float(it.label), modality="image",
+                                            anomaly_map=(mask > 0).astype(np.float32) * it.label)) for it in ds]
+    mean = summarize(ds, records, mode="local", shots=0)["mean"]
+    assert mean["pixel_auroc"] == 1.0
+    assert mean["aupro"] == pytest.approx(1.0)

@@ -42,6 +42,9 @@ __all__ = [
 
 METRIC_KEYS = ("image_auroc", "image_ap", "f1_max", "pixel_auroc", "aupro", "frame_auroc", "nab_standard",
                "nab_low_fp", "nab_low_fn", "range_f1", "object_auroc", "point_auroc")
+PIXEL_MAX_SIDE = 256
+"""Pixel metrics run on masks and maps area-resized to at most this many pixels on the long side (a resized mask
+keeps the pixels at least half covered), so memory stays bounded on full benchmarks."""
 NAB_KEYS = {"standard": "nab_standard", "reward_low_FP_rate": "nab_low_fp", "reward_low_FN_rate": "nab_low_fn"}
 
 
@@ -373,8 +376,15 @@ def _image_metrics(records: list[EvalRecord]) -> dict[str, float]:
             mask = np.zeros(image.shape[:2], dtype=bool) if image is not None else None
         if mask is None:
             continue
+        amap = image_map(r.report, mask.shape)
+        h, w = mask.shape
+        scale = PIXEL_MAX_SIDE / max(h, w)
+        if scale < 1:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+            amap = cv2.resize(amap, size, interpolation=cv2.INTER_AREA)
         masks.append(mask)
-        maps.append(image_map(r.report, mask.shape))
+        maps.append(amap)
     out["pixel_auroc"] = metrics.pixel_auroc(masks, maps)
     out["aupro"] = metrics.aupro(masks, maps)
     return out
