@@ -1,8 +1,9 @@
 """A self-contained HTML report of an evaluation: every picture is embedded as a ``data:`` URL.
 
 Sections: the per-category metric table, ROC curves (matplotlib PNGs), the worst false positives and false
-negatives of each category (images with the report's overlay, point clouds rendered, series and videos as score
-plots), and score plots of the series and videos with their ground truth shaded.
+negatives of each category (images with the report's overlay and the ground truth outlined in green, point clouds
+rendered, series and videos as score plots), and score plots of the series and videos with their ground truth
+shaded.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from genad.errors import GenadError
-from genad.eval.datasets import Dataset, EvalItem
+from genad.eval.datasets import Dataset, EvalItem, load_mask
 from genad.eval.runner import METRIC_KEYS, EvalRecord, dense_scores, series_length
 
 __all__ = ["render_report", "write_report"]
 
 MAX_SCORE_PLOTS = 24
 THUMB_MAX = 480
+TRUTH_COLOUR = (0, 220, 0)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
@@ -202,12 +204,27 @@ def _picture(record: EvalRecord) -> str | None:
     item = record.item
     try:
         if item.modality == "image":
-            return _jpeg(record.report.overlay(item.sample))
+            return _jpeg(_with_truth(record.report.overlay(item.sample), item))
         if item.modality == "pointcloud":
             return _pointcloud_render(item)
         return _score_plot(record)
     except (GenadError, ImportError, OSError, ValueError):
         return None
+
+
+def _with_truth(overlay: np.ndarray, item: EvalItem) -> np.ndarray:
+    """The overlay with the ground-truth mask outlined in green."""
+    import cv2
+
+    mask = load_mask(item) if item.mask is not None else None
+    if mask is None:
+        return overlay
+    h, w = overlay.shape[:2]
+    m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.ascontiguousarray(overlay)
+    cv2.drawContours(out, contours, -1, TRUTH_COLOUR, max(1, round(min(h, w) / 200)), lineType=cv2.LINE_AA)
+    return out
 
 
 def _pointcloud_render(item: EvalItem) -> str | None:
