@@ -217,7 +217,8 @@ class PointCloudRenderer:
         v = np.clip(size / 2 - local[1] * scale, 0, size - 1).astype(np.int32)
         r = self.splat_radius if self.splat_radius is not None else _splat_radius(spacing / pixel_size)
         point_map, zbuf = _zbuffer(u, v, depth.astype(np.float32), size, r)
-        mask = point_map >= 0
+        window = r + 1  # see-through gaps are narrower than a splat; allow depth to slope by 3 pixels per pixel
+        zbuf, mask = _close_gaps(point_map, zbuf, window, 3.0 * spacing + 3.0 * window * pixel_size)
         image = np.empty((size, size, 3), dtype=np.uint8)
         image[:] = self.background
         if not mask.any():
@@ -317,6 +318,27 @@ def _zbuffer(u: np.ndarray, v: np.ndarray, depth: np.ndarray, size: int, radius:
             out_z[dst][nearer] = depth_image[src][nearer]
             out_p[dst][nearer] = index_image[src][nearer]
     return out_p, out_z
+
+
+def _close_gaps(point_map: np.ndarray, zbuf: np.ndarray, window: int, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Paint over see-through gaps between splats: pixels whose depth lies more than ``gap`` behind the nearest
+    surface within ``window`` pixels, when that surface covers most of the window. Their depth becomes the
+    surface's local mean (for colour only); ``point_map`` is untouched, so no point is claimed there. Returns the
+    depth image and the mask of pixels to paint."""
+    import cv2
+
+    drawn = point_map >= 0
+    depth = np.where(drawn, zbuf, np.float32(np.inf)).astype(np.float32)
+    kernel = np.ones((2 * window + 1, 2 * window + 1), np.uint8)
+    nearest = cv2.erode(depth, kernel)
+    front = drawn & (depth <= nearest + gap)
+    size = (2 * window + 1, 2 * window + 1)
+    cover = cv2.blur(front.astype(np.float32), size, borderType=cv2.BORDER_CONSTANT)
+    mean_front = cv2.blur(np.where(front, depth, 0).astype(np.float32), size, borderType=cv2.BORDER_CONSTANT)
+    gaps = ~front & (cover > 0.6)
+    out = np.where(drawn, zbuf, 0).astype(np.float32)
+    out[gaps] = mean_front[gaps] / cover[gaps]
+    return out, drawn | gaps
 
 
 def _slope_shading(zbuf: np.ndarray, mask: np.ndarray, pixel_size: float, smooth: int) -> np.ndarray:
