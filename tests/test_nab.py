@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from genad.errors import InputError
-from genad.eval.nab import NabFile, nab_scores, optimize_threshold, scaled_sigmoid, score_corpus, score_file
+from genad.eval.nab import (
+    NabFile,
+    nab_scores,
+    optimize_threshold,
+    read_nab_results,
+    scaled_sigmoid,
+    score_corpus,
+    score_file,
+)
 
 
 def _sigma(x: float) -> float:
@@ -101,16 +109,8 @@ OFFICIAL = {
 @pytest.mark.shared_data
 @pytest.mark.parametrize("detector", sorted(OFFICIAL))
 def test_reproduces_official_nab_scores(shared_data: Path, detector: str) -> None:
-    import pandas as pd
-
-    from genad.eval.datasets import read_dataset
-
-    files = []
-    for item in read_dataset(shared_data / "nab"):
-        category, name = item.name.split("/")
-        out = pd.read_csv(shared_data / "nab_reference_results" / detector / category / f"{detector}_{name}")
-        assert len(out) == len(item.timestamps)  # type: ignore[arg-type]
-        files.append(NabFile(item.name, out["anomaly_score"].to_numpy(), item.windows))
+    files = read_nab_results(shared_data / "nab", shared_data / "nab_reference_results" / detector, detector)
+    assert len(files) == 40
     published, with_published, reoptimised = OFFICIAL[detector]
     for thresholds, expected in ((published, with_published), (None, reoptimised)):
         result = nab_scores(files, thresholds)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,7 @@ __all__ = [
     "NabFile",
     "nab_scores",
     "optimize_threshold",
+    "read_nab_results",
     "scaled_sigmoid",
     "score_corpus",
     "score_file",
@@ -241,6 +243,26 @@ def score_corpus(files: Sequence[NabFile], profile: str = "standard", threshold:
     perfect = sum(len(f.windows) for f in files) * PROFILES[profile].tp
     return CorpusScore(profile, float(threshold), float(sum(s.score for s in per_file)), float(null), perfect,
                        per_file)
+
+
+def read_nab_results(data_root: str | Path, results_root: str | Path, detector: str) -> list[NabFile]:
+    """NAB-style detector outputs (``<results_root>/<category>/<detector>_<file>.csv`` with an ``anomaly_score``
+    column, one row per data row) paired with the windows of the NAB corpus at ``data_root``."""
+    import pandas as pd
+
+    from genad.eval.datasets import read_dataset
+
+    files = []
+    for item in read_dataset(data_root, "nab"):
+        category, name = item.name.split("/", 1)
+        path = Path(results_root) / category / f"{detector}_{name}"
+        if not path.is_file():
+            raise InputError(f"no {detector} output for {item.name}: {path}")
+        scores = pd.read_csv(path)["anomaly_score"].to_numpy(dtype=np.float64)
+        if item.timestamps is not None and len(scores) != len(item.timestamps):
+            raise InputError(f"{path} has {len(scores)} rows, the data file {len(item.timestamps)}")
+        files.append(NabFile(item.name, scores, item.windows))
+    return files
 
 
 def nab_scores(files: Sequence[NabFile], thresholds: dict[str, float] | None = None) -> dict[str, CorpusScore]:
