@@ -118,3 +118,53 @@ def test_reproduces_official_nab_scores(shared_data: Path, detector: str) -> Non
         assert got == expected
         assert [result[p].null for p in result] == [-81.0, -81.0, -162.0]
         assert all(result[p].perfect == 81.0 for p in result)
+
+
+def _naive_file_score(scores: np.ndarray, windows: list[tuple[int, int]], threshold: float, tp: float, fp: float,
+                      fn: float) -> float:
+    """NAB's rules row by row, written independently of the vectorised scorer."""
+    n = len(scores)
+    probation = min(math.floor(0.15 * n), 0.15 * 5000)
+    total = 0.0
+    for a, b in windows:
+        width = b - a + 1
+        hits = [i for i in range(a, b + 1) if i >= probation and scores[i] >= threshold]
+        if any(i >= probation for i in range(a, b + 1)):
+            total += tp * _sigma(-(b - hits[0] + 1) / width) / _sigma(-1.0) if hits else -fn
+    for i in range(n):
+        if i < probation or scores[i] < threshold or any(a <= i <= b for a, b in windows):
+            continue
+        before = [(a, b) for a, b in windows if b < i]
+        if not before:
+            total -= fp
+        else:
+            a, b = before[-1]
+            total += fp * _sigma(abs(i - b) / (b - a))
+    return total
+
+
+def test_vectorised_sweep_agrees_with_a_row_by_row_scorer() -> None:
+    rng = np.random.default_rng(11)
+    files = []
+    for k in range(6):
+        n = int(rng.integers(60, 200))
+        scores = np.round(rng.uniform(0, 1, n), 1)  # many ties
+        starts = sorted(rng.choice(np.arange(2, n - 12), size=int(rng.integers(0, 3)), replace=False).tolist())
+        windows, last = [], -1
+        for s in starts:
+            if s > last + 1:
+                end = min(s + int(rng.integers(1, 10)), n - 1)
+                windows.append((s, end))
+                last = end
+        files.append(NabFile(f"f{k}.csv", scores, tuple(windows)))
+    for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        cost = {"standard": (1, 0.11, 1), "reward_low_FP_rate": (1, 0.22, 1), "reward_low_FN_rate": (1, 0.11, 2)}[name]
+        best_t, best = optimize_threshold(files, name)
+        candidates = sorted({1.1, *np.concatenate([f.scores for f in files]).tolist()}, reverse=True)
+        naive = {t: sum(_naive_file_score(f.scores, list(f.windows), t, *cost) for f in files) for t in candidates}
+        assert best == pytest.approx(max(naive.values()), abs=1e-9)
+        assert naive[best_t] == pytest.approx(best, abs=1e-9)
+        for f in files:
+            for t in (0.3, 0.55, 0.9):
+                assert score_file(f, t, name).score == pytest.approx(
+                    _naive_file_score(f.scores, list(f.windows), t, *cost), abs=1e-9)
