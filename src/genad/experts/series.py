@@ -236,24 +236,18 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
 
     filled = _filled(x)
     ref = [_filled(np.asarray(r, dtype=np.float64)) for r in references if np.isfinite(r).any()]
-    smooth = max(3, window) | 1
-
-    def residual(v: np.ndarray) -> np.ndarray:
-        med = pd.Series(v).rolling(smooth, center=True, min_periods=1).median().to_numpy()
-        return v - med
-
-    res = residual(filled)
-    scale_source = np.concatenate([residual(r) for r in ref]) if ref else res
+    res = _neighbour_residual(filled)
+    scale_source = np.concatenate([_neighbour_residual(r) for r in ref]) if ref else res
     value = _robust_z(res, 0.0, scale_source) / z_anomalous
     shape = np.zeros_like(filled)
     feats = _centred(_shape_features(filled, window, segments))
     if feats.shape[0] > 1:
         start = filled.size - feats.shape[0]
         if ref:
-            ref_feats = _spread(np.concatenate([_centred(_shape_features(r, window, segments)) for r in ref]),
-                                MAX_SHAPES)
+            ref_feats, ref_pos = _reference_shapes(ref, window, segments)
             dist = _nearest_distance(feats, ref_feats)
-            normal = _self_distance(ref_feats, window)
+            some = _spread(np.arange(ref_feats.shape[0]), 1024)  # a sample of normal neighbour distances
+            normal = _nearest_distance(ref_feats[some], ref_feats, ref_pos[some], ref_pos, min_gap=window)
         else:
             dist = _self_distance(feats, window)
             normal = dist
@@ -269,6 +263,18 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
     return np.nan_to_num(surprise, posinf=1e6)
 
 
+def _neighbour_residual(v: np.ndarray, side: int = 3) -> np.ndarray:
+    """``v`` minus the mean of the medians of the ``side`` values before and after each point (the point excluded:
+    short enough to follow smooth curves, and a spike of one or two points cannot hide itself). The first and last
+    points have neighbours on one side only and get residual 0."""
+    import pandas as pd
+
+    s = pd.Series(v)
+    before = s.rolling(side, min_periods=1).median().shift(1)
+    after = s[::-1].rolling(side, min_periods=1).median().shift(1)[::-1]
+    return (s - (before + after) / 2).fillna(0.0).to_numpy()
+
+
 def _self_distance(feats: np.ndarray, window: int) -> np.ndarray:
     """Each shape's distance to its nearest non-overlapping shape in the same set (a matrix profile on aggregates)."""
     n = feats.shape[0]
@@ -279,6 +285,19 @@ def _self_distance(feats: np.ndarray, window: int) -> np.ndarray:
 def _centred(feats: np.ndarray) -> np.ndarray:
     """Shapes minus their own mean: offline, the value channel judges levels and the shape channel forms."""
     return feats - feats.mean(axis=1, keepdims=True)
+
+
+def _reference_shapes(refs: Sequence[np.ndarray], window: int, segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centred shapes of all references (at most ``MAX_SHAPES``, evenly spaced) and their positions; references are
+    placed ``window`` apart so that shapes of different references never count as overlapping."""
+    feats, positions, offset = [], [], 0
+    for r in refs:
+        f = _centred(_shape_features(r, window, segments))
+        feats.append(f)
+        positions.append(offset + np.arange(f.shape[0]))
+        offset += r.size + window
+    keep = _spread(np.arange(sum(f.shape[0] for f in feats)), MAX_SHAPES)
+    return np.concatenate(feats)[keep], np.concatenate(positions)[keep]
 
 
 def _spread(rows: np.ndarray, limit: int) -> np.ndarray:
