@@ -4,6 +4,7 @@
     genad render PATH --out DIR          writes exactly the images a VLM would receive
     genad demo [--out DIR]               offline: the local expert on a bundled synthetic sample
     genad eval DATA_DIR ...              measure on a dataset folder (see ``genad eval --help``)
+    genad feedback list|add|export|clear the human-feedback store (see ``genad feedback --help``)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from genad.errors import GenadError
 
 __all__ = ["main"]
 
-_SUBCOMMAND_MODULES = ("genad.eval.cli",)
+_SUBCOMMAND_MODULES = ("genad.eval.cli", "genad.feedback_cli")
 
 
 def _text_or_file(value: str) -> str:
@@ -48,6 +49,10 @@ def _build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--criteria", type=_text_or_file, help="human expertise: TEXT or @FILE")
     detect.add_argument("--rule", action="append", default=[], help="a normal rule (repeatable), for logical checks")
     detect.add_argument("--json", action="store_true", help="print the report as JSON")
+    detect.add_argument("--verify", action="store_true",
+                        help="a second VLM turn checks each claimed region and drops unsupported ones")
+    detect.add_argument("--feedback", type=Path, metavar="STORE",
+                        help="use this feedback store (see 'genad feedback') for the --category")
     _add_endpoint_options(detect)
     detect.set_defaults(run=_run_detect)
 
@@ -81,7 +86,13 @@ def _client(args: argparse.Namespace) -> object | None:
 def _run_detect(args: argparse.Namespace) -> int:
     from genad.detector import Detector
 
-    detector = Detector(client=_client(args), mode=args.mode)  # type: ignore[arg-type]
+    feedback = None
+    if args.feedback is not None:
+        from genad.feedback import FeedbackStore
+
+        feedback = FeedbackStore(args.feedback)
+    detector = Detector(client=_client(args), mode=args.mode, verify=args.verify,  # type: ignore[arg-type]
+                        feedback=feedback)
     report = detector.detect(args.path, references=args.reference, category=args.category, criteria=args.criteria,
                              rules=args.rule or None, modality=args.modality)
     if args.json:

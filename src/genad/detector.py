@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from genad._modalities import MODALITIES, load_sample
 from genad.clients.base import Reply, VLMClient
@@ -28,7 +28,11 @@ from genad.render.base import Renderer, Rendering, ViewRegion
 from genad.report import AnomalyReport, Region, Usage
 from genad.samples.base import Sample
 
-__all__ = ["Detector"]
+if TYPE_CHECKING:
+    from genad.conversation import Conversation
+    from genad.feedback import FeedbackStore
+
+__all__ = ["Detector", "Exchange"]
 
 Mode = Literal["auto", "local", "vlm", "hybrid"]
 
@@ -52,6 +56,10 @@ class Detector:
         renderers: ``{modality: Renderer}`` overriding the defaults.
         experts: ``{modality: Expert}`` overriding the defaults.
         mode: ``"auto"``, ``"local"``, ``"vlm"`` or ``"hybrid"``.
+        verify: after the first verdict, ask the VLM a second time to check each claimed region against the
+            references and criteria, and drop the claims it does not support (see :mod:`genad.verify`).
+        feedback: a :class:`~genad.feedback.FeedbackStore`; detections with a ``category`` then use its confirmed
+            normals as extra references and its corrections as extra criteria (see :mod:`genad.feedback`).
 
     Example:
         >>> from genad import Detector
@@ -68,6 +76,8 @@ class Detector:
         renderers: dict[str, Renderer] | None = None,
         experts: dict[str, Expert] | None = None,
         mode: Mode = "auto",
+        verify: bool = False,
+        feedback: FeedbackStore | None = None,
     ) -> None:
         if mode not in ("auto", "local", "vlm", "hybrid"):
             raise ConfigurationError(f"mode must be 'auto', 'local', 'vlm' or 'hybrid', not {mode!r}")
@@ -76,6 +86,8 @@ class Detector:
         self.renderers = renderers
         self.experts = experts
         self.mode = mode
+        self.verify = verify
+        self.feedback = feedback
         self._lock_ = threading.Lock()
         self._client_: VLMClient | None = None
         self._defaults_: dict[tuple[str, str], Any] = {}
@@ -160,9 +172,40 @@ class Detector:
             An :class:`~genad.AnomalyReport`. A reply that cannot be parsed even after one re-ask gives a report
             with ``status="error"``; bad input and backend failures raise :mod:`genad.errors` types.
         """
+        if self.feedback is not None:
+            references, criteria, rules = self.feedback.apply(category, references, criteria, rules, sample=sample)
         loaded = load_sample(sample, modality)
         refs = tuple(load_sample(r, loaded.modality) for r in references)
         return self._detect_loaded(loaded, refs, category, criteria, tuple(rules or ()))
+
+    def converse(
+        self,
+        sample: Any,
+        *,
+        category: str | None = None,
+        references: Sequence[Any] = (),
+        criteria: str | None = None,
+        rules: Sequence[str] | None = None,
+        modality: str | None = None,
+    ) -> Conversation:
+        """Detect as :meth:`detect` does, and keep the dialogue open for follow-up questions.
+
+        Returns a :class:`~genad.conversation.Conversation` whose ``report`` is the first verdict (verified when
+        ``verify=True``); ``conversation.ask("Is region 1 a scratch or a reflection?")`` sends the same images and
+        the earlier turns with the question. Needs a VLM: raises :class:`~genad.errors.ConfigurationError` in
+        local mode.
+        """
+        if self.resolved_mode() == "local":
+            raise ConfigurationError("a conversation needs a VLM; this detector runs in local mode")
+        if self.feedback is not None:
+            references, criteria, rules = self.feedback.apply(category, references, criteria, rules, sample=sample)
+        loaded = load_sample(sample, modality)
+        refs = tuple(load_sample(r, loaded.modality) for r in references)
+        start = time.perf_counter()
+        mode = self.resolved_mode()
+        expert_result = self._plugin("expert", loaded.modality).score(loaded, refs) if mode == "hybrid" else None
+        return self._conversation(self._exchange(loaded, refs, category, criteria, tuple(rules or ()), mode,
+                                                 expert_result), start)
 
     def _detect_loaded(
         self,
@@ -180,6 +223,30 @@ class Detector:
         if mode == "local":
             assert expert_result is not None
             return _local_report(sample, expert_result, time.perf_counter() - start)
+        exchange = self._exchange(sample, refs, category, criteria, rules, mode, expert_result)
+        return self._conversation(exchange, start).report
+
+    def _conversation(self, exchange: Exchange, start: float) -> Conversation:
+        """The first turn of the dialogue (and the verification turn when ``verify=True``)."""
+        from genad.conversation import Conversation
+
+        conversation = Conversation(exchange)
+        conversation.open(started=start)
+        if self.verify:
+            conversation.verify()
+        return conversation
+
+    def _exchange(
+        self,
+        sample: Sample,
+        refs: tuple[Sample, ...],
+        category: str | None,
+        criteria: str | None,
+        rules: tuple[str, ...],
+        mode: str,
+        expert_result: ExpertResult | None,
+    ) -> Exchange:
+        """Render the sample and its references, draw the expert's marks, and build the first prompt."""
         client = self._vlm_client()
         assert client is not None
         renderer = self._plugin("renderer", sample.modality)
@@ -202,35 +269,9 @@ class Detector:
             marks=marked, mark_notes=mark_notes, anomalies=_ANOMALY_PHRASE.get(sample.modality, "anomalies or defects"),
         )
         prompt = self._prompt()
-        messages = prompt.build(context)
-        answer, replies, error = _ask(client, messages)
-        usage = sum((r.usage for r in replies), Usage())
-        raw = "\n---\n".join(r.text for r in replies)
-        common: dict[str, Any] = {
-            "modality": sample.modality, "source": sample.name, "mode": mode, "model": client.model,
-            "prompt_strategy": prompt.name, "usage": usage, "raw": raw,
-        }
-        if answer is None:
-            assert error is not None
-            return AnomalyReport.failed(error, **{k: common[k] for k in ("modality", "source", "mode")},
-                                        latency_s=time.perf_counter() - start).replace(
-                usage=usage, raw=raw, model=client.model, prompt_strategy=prompt.name)
-        n_ref_images = sum(len(r.images) for r in ref_renderings)
-        regions, notes = _map_regions(answer, rendering, n_ref_images, marked is not None, mark_regions)
-        if is_free_text(answer):
-            notes += ("the reply was free text: the verdict was read from its wording and the score is a heuristic",)
-        vlm_score = answer.score if answer.score is not None else (1.0 if answer.is_anomalous else 0.0)
-        if expert_result is not None:
-            score, verdict, regions = _combine(expert_result, answer, regions, mark_regions)
-            notes += expert_result.notes
-        else:
-            score, verdict = vlm_score, answer.is_anomalous
-        return AnomalyReport(
-            is_anomalous=verdict, score=score, anomaly_type=answer.anomaly_type, regions=tuple(regions),
-            explanation=answer.explanation, latency_s=time.perf_counter() - start, notes=tuple(notes),
-            expert_score=None if expert_result is None else expert_result.score, vlm_score=vlm_score,
-            anomaly_map=None if expert_result is None else expert_result.anomaly_map, **common,
-        )
+        return Exchange(sample=sample, mode=mode, client=client, prompt_name=prompt.name, context=context,
+                        messages=tuple(prompt.build(context)), mark_regions=mark_regions,
+                        expert_result=expert_result)
 
     # -- many samples ---------------------------------------------------------------------------------------------
 
@@ -263,6 +304,8 @@ class Detector:
         if errors not in ("return", "raise"):
             raise ConfigurationError(f"errors must be 'return' or 'raise', not {errors!r}")
         items = list(samples)
+        if self.feedback is not None:
+            references, criteria, rules = self.feedback.apply(category, references, criteria, rules)
         kw: dict[str, Any] = {"category": category, "criteria": criteria, "rules": tuple(rules or ())}
         reports: list[AnomalyReport | None] = [None] * len(items)
         loaded: list[Sample | None] = [None] * len(items)
@@ -346,6 +389,63 @@ class Detector:
         return report
 
 
+@dataclass(frozen=True, eq=False)
+class Exchange:
+    """What the VLM is shown for one sample, and what is needed to read its answers back into a report.
+
+    ``messages`` is the first prompt; ``context`` holds the renderings (``context.marks`` is the marked copy in
+    hybrid mode), ``mark_regions`` the expert's candidates behind the marks.
+    """
+
+    sample: Sample
+    mode: str
+    client: VLMClient
+    prompt_name: str
+    context: PromptContext
+    messages: tuple[Message, ...]
+    mark_regions: tuple[Region, ...] = ()
+    expert_result: ExpertResult | None = None
+
+    @property
+    def n_reference_images(self) -> int:
+        """Images before the inspected sample's in the prompt."""
+        return sum(len(r.images) for r in self.context.references)
+
+    def report(self, answer: Answer | None, replies: Sequence[Reply], error: ParseError | None,
+               latency_s: float) -> AnomalyReport:
+        """The report for one answer (``None`` with the ``error`` when no reply could be read)."""
+        usage = sum((r.usage for r in replies), Usage())
+        raw = "\n---\n".join(r.text for r in replies)
+        model = self.client.model
+        common: dict[str, Any] = {
+            "modality": self.sample.modality, "source": self.sample.name, "mode": self.mode, "model": model,
+            "prompt_strategy": self.prompt_name, "usage": usage, "raw": raw,
+        }
+        if answer is None:
+            assert error is not None
+            return AnomalyReport.failed(error, modality=self.sample.modality, source=self.sample.name, mode=self.mode,
+                                        latency_s=latency_s).replace(
+                usage=usage, raw=raw, model=model, prompt_strategy=self.prompt_name)
+        rendering = self.context.query
+        regions, notes = _map_regions(answer, rendering, self.n_reference_images, self.context.marks is not None,
+                                      self.mark_regions)
+        if is_free_text(answer):
+            notes += ("the reply was free text: the verdict was read from its wording and the score is a heuristic",)
+        vlm_score = answer.score if answer.score is not None else (1.0 if answer.is_anomalous else 0.0)
+        expert_result = self.expert_result
+        if expert_result is not None:
+            score, verdict, regions = _combine(expert_result, answer, regions, self.mark_regions)
+            notes += expert_result.notes
+        else:
+            score, verdict = vlm_score, answer.is_anomalous
+        return AnomalyReport(
+            is_anomalous=verdict, score=score, anomaly_type=answer.anomaly_type, regions=tuple(regions),
+            explanation=answer.explanation, latency_s=latency_s, notes=tuple(notes),
+            expert_score=None if expert_result is None else expert_result.score, vlm_score=vlm_score,
+            anomaly_map=None if expert_result is None else expert_result.anomaly_map, **common,
+        )
+
+
 def _submit(pool: Executor, task: Callable[[int], AnomalyReport], i: int, local: bool, detector: Detector,
             item: Any, modality: str | None, kw: dict[str, Any], references: Sequence[Any]) -> Future[AnomalyReport]:
     """Threads share the loaded batch; other executors get a picklable call on the detector."""
@@ -360,9 +460,10 @@ def _source_name(item: Any) -> str | None:
     return str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None
 
 
-def _ask(client: VLMClient, messages: list[Message]) -> tuple[Answer | None, list[Reply], ParseError | None]:
+def _ask(client: VLMClient, messages: list[Message], schema: dict[str, Any] = ANSWER_SCHEMA
+         ) -> tuple[Answer | None, list[Reply], ParseError | None]:
     """Send the prompt; on a reply that breaks the contract, re-ask once with the error."""
-    reply = client.complete(messages, ANSWER_SCHEMA)
+    reply = client.complete(messages, schema)
     try:
         return parse_answer(reply.text, reply.data), [reply], None
     except ParseError as first:
@@ -372,7 +473,7 @@ def _ask(client: VLMClient, messages: list[Message]) -> tuple[Answer | None, lis
             Message("user", (f"That reply does not follow the contract ({first}). "
                              "Answer again with only the JSON object.",)),
         ]
-        second = client.complete(retry, ANSWER_SCHEMA)
+        second = client.complete(retry, schema)
         try:
             return parse_answer(second.text, second.data), [reply, second], None
         except ParseError as exc:
