@@ -8,7 +8,7 @@ import sys
 import genad
 
 PUBLIC = {
-    "AnomalyReport", "Detector", "Expert", "ExpertResult", "ImageRenderer", "ImageSample", "LadderPrompt",
+    "AnomalyReport", "CachedClient", "Detector", "Expert", "ExpertResult", "ImageRenderer", "ImageSample", "LadderPrompt",
     "OpenAIClient", "PromptBuilder", "PromptContext", "Region", "Renderer", "Rendering", "Reply", "Usage",
     "VLMClient", "ViewRegion", "__version__", "errors", "load_sample", "parse_answer",
 }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from genad import errors
 from genad._modalities import load_sample
 from genad.clients.base import Reply, VLMClient
+from genad.clients.cache import CachedClient
 from genad.detector import Detector
 from genad.experts.base import Expert, ExpertResult
 from genad.parse import parse_answer
@@ -35,6 +36,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AnomalyReport",
+    "CachedClient",
     "Detector",
     "Expert",
     "ExpertResult",
