@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from genad import AnomalyReport, Detector, OpenAIClient
-from genad.conversation import FOLLOWUP_SCHEMA
+from genad.conversation import FOLLOWUP_SCHEMA, Conversation
 from genad.errors import ConfigurationError, InputError
 from genad.testing import ScriptedClient
 from loopback import LoopbackVLM, answer_json, chat_completion
@@ -128,3 +128,25 @@ def test_conversations_need_a_vlm_and_a_question(pair: tuple[Path, Path]) -> Non
     conversation = Detector(client=ScriptedClient([json.loads(FIRST)]), mode="vlm").converse(bad)
     with pytest.raises(InputError):
         conversation.ask("  ")
+
+
+def test_a_saved_report_is_resumed_with_its_images_and_verdict(
+    loopback_vlm: LoopbackVLM, pair: tuple[Path, Path]
+) -> None:
+    loopback_vlm.script((200, chat_completion(FIRST)), (200, chat_completion(FOLLOW)))
+    bad, good = pair
+    detector = _detector(loopback_vlm)
+    saved = detector.detect(bad, references=[good], category="bottle").to_json()
+
+    conversation = Conversation.resume(detector, AnomalyReport.from_json(saved), references=[good],
+                                       category="bottle")
+    reply = conversation.ask("Is region 2 a reflection?")
+    first, second = loopback_vlm.requests
+    assert second["messages"][0] == first["messages"][0]  # the rebuilt prompt is the original one, images included
+    restated = json.loads(second["messages"][1]["content"])
+    assert restated["is_anomalous"] is True and restated["score"] == pytest.approx(0.7)
+    assert [r["box"] for r in restated["regions"]] == [[10, 10, 50, 40], [100, 60, 140, 90]]
+    assert [r["image"] for r in restated["regions"]] == [2, 2]
+    assert reply.report.usage.requests == 2 and len(reply.report.regions) == 1
+    with pytest.raises(InputError):
+        Conversation.resume(detector, AnomalyReport.failed(ValueError("x")))

@@ -5,6 +5,8 @@
 >>> reply = conversation.ask("Look again at region 2: is it a scratch or a reflection?")  # doctest: +SKIP
 >>> reply.answer, reply.report                                             # doctest: +SKIP
 
+A saved report (``AnomalyReport.from_json``) can be taken up again with :meth:`Conversation.resume`.
+
 Chat endpoints keep no state, so every turn re-sends the whole dialogue: the first prompt with its images, each
 earlier question and each reply. Each turn's usage is added to the report's, so ``report.usage`` is what the whole
 dialogue cost, and ``report.raw`` keeps every reply, separated by ``---`` lines.
@@ -13,22 +15,23 @@ dialogue cost, and ``report.raw`` keeps every reply, separated by ``---`` lines.
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from genad.clients.base import Reply
-from genad.errors import InputError, ParseError
+from genad.errors import ConfigurationError, InputError, ParseError
 from genad.parse import find_json_object
 from genad.prompts.contract import ANSWER_SCHEMA, contract_text
 from genad.prompts.messages import Message
 from genad.report import AnomalyReport, Region, Usage
 
 if TYPE_CHECKING:
-    from genad.detector import Exchange
+    from genad.detector import Detector, Exchange
 
-__all__ = ["FOLLOWUP_SCHEMA", "Conversation", "FollowUp", "Turn", "describe_regions"]
+__all__ = ["FOLLOWUP_SCHEMA", "Conversation", "FollowUp", "Turn", "describe_regions", "report_as_answer"]
 
 TurnKind = Literal["detect", "verify", "ask"]
 
@@ -77,6 +80,36 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"Conversation(turns={len(self._turns)}, report={self._report!r})"
+
+    @classmethod
+    def resume(cls, detector: Detector, report: AnomalyReport, *, sample: Any = None, references: Sequence[Any] = (),
+               category: str | None = None, criteria: str | None = None, rules: Sequence[str] | None = None,
+               modality: str | None = None) -> Conversation:
+        """Take up a saved report: the next :meth:`ask` carries the report's images and its verdict.
+
+        Pass the inputs of the original detection (``sample`` defaults to the report's source path): the first
+        prompt is rebuilt from them, and the report itself, written in the answer contract, stands for the earlier
+        replies (so a verified or already discussed report is resumed as it ended).
+        """
+        from genad._modalities import load_sample
+
+        if not report.ok:
+            raise InputError("a failed report has no verdict to discuss")
+        source = sample if sample is not None else report.source
+        if source is None:
+            raise InputError("pass sample=...: the report has no source path")
+        mode = detector.resolved_mode()
+        if mode == "local":
+            raise ConfigurationError("a conversation needs a VLM; this detector runs in local mode")
+        loaded = load_sample(source, modality or report.modality)
+        refs = tuple(load_sample(r, loaded.modality) for r in references)
+        expert = detector._plugin("expert", loaded.modality).score(loaded, refs) if mode == "hybrid" else None
+        conversation = cls(detector._exchange(loaded, refs, category, criteria, tuple(rules or ()), mode, expert))
+        text = report_as_answer(report, conversation.exchange)
+        conversation._messages.append(Message("assistant", (text,)))
+        conversation._turns.append(Turn("detect", "", text, report.usage))
+        conversation._report = report
+        return conversation
 
     @property
     def report(self) -> AnomalyReport:
@@ -167,6 +200,27 @@ def followup_text(question: str, report: AnomalyReport, exchange: Exchange) -> s
     return (f"Follow-up question about the inspected {exchange.context.query.noun}: {question.strip()} {listed} "
             "Look at the images again and answer the question, then give your updated verdict, repeating every "
             f"region that still holds. {contract} Add the key \"answer\": your reply to the question, in plain words.")
+
+
+def report_as_answer(report: AnomalyReport, exchange: Exchange) -> str:
+    """``report`` as a reply in the answer contract, its regions in the prompt's image terms."""
+    regions = []
+    for region in report.regions:
+        try:
+            views = exchange.context.query.to_views(region)
+        except NotImplementedError:
+            views = []
+        view = views[0] if views else None
+        regions.append({
+            "image": exchange.n_reference_images + (view.view if view else region.view or 0) + 1,
+            "box": [round(v, 1) for v in view.box] if view and view.box else None,
+            "interval": list(view.interval) if view and view.interval else None,
+            "cells": list(view.cells) if view and view.cells else None,
+            "mark": None, "label": region.label, "confidence": region.confidence,
+        })
+    return json.dumps({"is_anomalous": report.is_anomalous, "score": report.score,
+                       "anomaly_type": report.anomaly_type, "regions": regions, "rejected_marks": [],
+                       "explanation": report.explanation})
 
 
 def describe_regions(regions: Sequence[Region], exchange: Exchange) -> list[str]:

@@ -57,7 +57,8 @@ class Detector:
         experts: ``{modality: Expert}`` overriding the defaults.
         mode: ``"auto"``, ``"local"``, ``"vlm"`` or ``"hybrid"``.
         verify: after the first verdict, ask the VLM a second time to check each claimed region against the
-            references and criteria, and drop the claims it does not support (see :mod:`genad.verify`).
+            references and criteria, and drop the claims it does not support (see :mod:`genad.verify`). VLM
+            modes only: local mode has no claims to verify.
         feedback: a :class:`~genad.feedback.FeedbackStore`; detections with a ``category`` then use its confirmed
             normals as extra references and its corrections as extra criteria (see :mod:`genad.feedback`).
 
