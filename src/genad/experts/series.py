@@ -3,7 +3,8 @@
 Two evidence channels, computed per value column (the map of a multivariate series is the maximum over columns):
 
 - **value**: how far a value leaves the range of recent values (causal: the last ``history`` values; offline: a
-  robust deviation from the centred rolling median, in units of the series' median absolute deviation);
+  robust deviation from its neighbours, the point itself excluded, in units of the residuals' median absolute
+  deviation);
 - **shape**: how far the last ``window`` values, as a piecewise-mean shape, are from their nearest neighbour among
   earlier shapes (causal) or all other shapes (offline) — a matrix-profile discord score computed with NumPy on
   piecewise aggregates, so no compiled dependency is needed.
@@ -147,12 +148,11 @@ def _shape_features(x: np.ndarray, window: int, segments: int) -> np.ndarray:
 
 
 def _nearest_distance(queries: np.ndarray, candidates: np.ndarray, q_pos: np.ndarray | None = None,
-                      c_pos: np.ndarray | None = None, min_gap: int = 0, causal: bool = False,
-                      chunk: int = 512) -> np.ndarray:
+                      c_pos: np.ndarray | None = None, min_gap: int = 0, chunk: int = 512) -> np.ndarray:
     """Euclidean distance from each query row to its nearest candidate row.
 
-    With positions given, a candidate counts only if it is at least ``min_gap`` away from the query (and, when
-    ``causal``, before it). NaN where no candidate counts.
+    With positions given, a candidate counts only if it is at least ``min_gap`` positions away from the query.
+    NaN where no candidate counts.
     """
     out = np.full(queries.shape[0], np.nan)
     if candidates.shape[0] == 0:
@@ -162,16 +162,14 @@ def _nearest_distance(queries: np.ndarray, candidates: np.ndarray, q_pos: np.nda
         q = queries[a:a + chunk]
         d2 = np.einsum("ij,ij->i", q, q)[:, None] + cand_sq[None, :] - 2.0 * q @ candidates.T
         if q_pos is not None and c_pos is not None:
-            gap = q_pos[a:a + chunk, None] - c_pos[None, :]
-            allowed = gap >= min_gap if causal else np.abs(gap) >= min_gap
+            allowed = np.abs(q_pos[a:a + chunk, None] - c_pos[None, :]) >= min_gap
             d2 = np.where(allowed, d2, np.inf)
         best = d2.min(axis=1)
         out[a:a + chunk] = np.where(np.isfinite(best), np.sqrt(np.maximum(best, 0.0)), np.nan)
     return out
 
 
-def _causal_shape_distance(x: np.ndarray, window: int, segments: int, history: int, block: int = 128,
-                           stride: int = 1) -> np.ndarray:
+def _causal_shape_distance(x: np.ndarray, window: int, segments: int, history: int, block: int = 128) -> np.ndarray:
     """Distance of the shape ending at ``t`` to the nearest earlier shape that does not overlap it.
 
     Shapes are compared in blocks of ``block`` consecutive queries against the shapes that end at least ``window``
@@ -180,12 +178,10 @@ def _causal_shape_distance(x: np.ndarray, window: int, segments: int, history: i
     feats = _shape_features(x, window, segments)
     start = x.size - feats.shape[0]
     dist = np.zeros(x.size)
-    cand = np.arange(0, feats.shape[0], stride)
     for a in range(0, feats.shape[0], block):
-        lo = int(np.searchsorted(cand, a - window - 4 * history, side="left"))
-        hi = int(np.searchsorted(cand, a - window, side="right"))
+        lo, hi = max(0, a - window - 4 * history), a - window + 1
         if hi > lo:
-            d = _nearest_distance(feats[a:a + block], feats[cand[lo:hi]], chunk=block)
+            d = _nearest_distance(feats[a:a + block], feats[lo:hi], chunk=block)
             dist[start + a:start + a + block] = np.nan_to_num(d, nan=0.0)
     return dist
 
@@ -220,6 +216,8 @@ def causal_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, histo
 
 
 def _robust_z(values: np.ndarray, center: float, scale_source: np.ndarray) -> np.ndarray:
+    """``|values - center|`` in units of ``scale_source``'s MAD (its standard deviation when the MAD is 0; any
+    deviation is infinite when both are 0)."""
     mad = float(np.median(np.abs(scale_source - np.median(scale_source))))
     if mad <= 0:
         spread = float(np.std(scale_source))
