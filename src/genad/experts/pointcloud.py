@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ def _cube_rotations() -> np.ndarray:
 
 
 _CUBE = _cube_rotations()
+_CACHED_REFERENCES = 8
 
 
 @dataclass
@@ -210,6 +211,8 @@ class PointCloudExpert:
     mirror_tolerance: float = 0.6
     variation_scale: float = 3.0
     seed: int = 0
+    _prepared_: dict[int, tuple[PointCloudSample, _Reference]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
         """Score one cloud against normal reference clouds (any poses), or against its own mirror image when
@@ -217,7 +220,7 @@ class PointCloudExpert:
         cloud = _as_cloud(sample)
         if not references:
             return self._score_mirrored(cloud)
-        return self._score_against(cloud, [self._prepare(_as_cloud(r)) for r in references])
+        return self._score_against(cloud, [self._reference(_as_cloud(r)) for r in references])
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
         """Score a batch. Without references, each cloud is scored against up to ``n_peers`` other clouds of the
@@ -225,7 +228,7 @@ class PointCloudExpert:
         different clouds do not hide each other."""
         clouds = [_as_cloud(s) for s in samples]
         if references or len(clouds) < 2:
-            refs = [self._prepare(_as_cloud(r)) for r in references]
+            refs = [self._reference(_as_cloud(r)) for r in references]
             return [self._score_against(c, refs) if refs else self._score_mirrored(c) for c in clouds]
         prepared = [self._prepare(c) for c in clouds]
         n_peers = min(self.n_peers, len(clouds) - 1)
@@ -265,6 +268,17 @@ class PointCloudExpert:
         notes = (f"zero-shot: no mirror symmetry (misfit {cost / test.spacing:.2f} point spacings); scored by local "
                  "surface variation, which also fires on sharp edges: give a normal reference for reliable scores",)
         return self._result(test, raw_map / self.variation_scale, notes, meta)
+
+    def _reference(self, ref: PointCloudSample) -> _Reference:
+        """The prepared reference, kept for the last few reference objects (the same ones are passed per sample)."""
+        hit = self._prepared_.get(id(ref))
+        if hit is not None and hit[0] is ref:
+            return hit[1]
+        prepared = self._prepare(ref)
+        if len(self._prepared_) >= _CACHED_REFERENCES:
+            self._prepared_.pop(next(iter(self._prepared_)))
+        self._prepared_[id(ref)] = (ref, prepared)
+        return prepared
 
     def _prepare(self, ref: PointCloudSample, k_neighbours: int = 0) -> _Reference:
         surface = _surface(ref.points, self.k_plane, k_neighbours)
