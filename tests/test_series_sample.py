@@ -139,3 +139,15 @@ def test_pickles() -> None:
 def test_reads_nab_file(shared_data: Path) -> None:
     s = SeriesSample.from_path(shared_data / "nab" / "data" / "realKnownCause" / "nyc_taxi.csv")
     assert s.length == 10320 and s.is_datetime and s.columns == ("value",)
+
+
+def test_parquet_without_engine_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genad.errors import MissingDependencyError
+
+    def no_engine(*_args: object, **_kwargs: object) -> None:
+        raise ImportError("Unable to find a usable engine")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    (tmp_path / "a.parquet").write_bytes(b"PAR1")
+    with pytest.raises(MissingDependencyError, match="pyarrow"):
+        SeriesSample.from_path(tmp_path / "a.parquet")
