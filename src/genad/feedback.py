@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -74,8 +75,10 @@ class Feedback:
 
     def guidance(self) -> str | None:
         """This entry as one line of prompt criteria, or ``None`` when it teaches nothing beyond a reference."""
-        name = Path(self.source).name if self.source else "a sample"
         note = self.note.strip().rstrip(".")
+        if self.correct is None and self.region is None:
+            return note + "." if note else None
+        name = os.path.basename(self.source) if self.source else "a sample"
         if self.correct is False and self.label == "normal":
             what = self.claimed or "anomaly"
             text = f"A {what} reported in {name} was confirmed normal by an inspector"
@@ -171,22 +174,28 @@ class FeedbackStore:
 
     def confirmed_normals(self, category: str) -> list[str]:
         """Sources whose latest judgement in ``category`` is normal, most recently confirmed last."""
-        latest: dict[str, str] = {}
-        for entry in self.entries(category):
-            if entry.source is not None:
-                latest.pop(entry.source, None)
-                latest[entry.source] = entry.label
-        return [source for source, label in latest.items() if label == "normal"]
+        return _normals(self.entries(category))
 
     def references(self, category: str, *, exclude: str | None = None) -> list[str]:
         """Up to ``max_references`` confirmed normals for a detection: the most recent whose file still exists,
         never ``exclude``."""
-        normals = [s for s in self.confirmed_normals(category) if s != exclude and Path(s).is_file()]
-        return normals[-self.max_references:] if self.max_references > 0 else []
+        return self._references(self.entries(category), exclude)
 
     def guidance(self, category: str) -> list[str]:
         """Up to ``max_guidance`` lines of prompt criteria learnt from corrections (the most recent), no repeats."""
-        lines = [line for e in self.entries(category) if (line := e.guidance()) is not None]
+        return self._guidance(self.entries(category))
+
+    def _references(self, entries: list[Feedback], exclude: str | None) -> list[str]:
+        chosen: list[str] = []
+        for source in reversed(_normals(entries)):
+            if len(chosen) >= self.max_references:
+                break
+            if source != exclude and os.path.isfile(source):
+                chosen.append(source)
+        return chosen[::-1]
+
+    def _guidance(self, entries: list[Feedback]) -> list[str]:
+        lines = [line for e in entries if (line := e.guidance()) is not None]
         unique = list(dict.fromkeys(reversed(lines)))[: max(self.max_guidance, 0)]
         return unique[::-1]
 
@@ -202,10 +211,11 @@ class FeedbackStore:
         rules_out = tuple(rules or ())
         if category is None:
             return refs, criteria, rules_out
+        entries = self.entries(category)
         exclude = str(sample) if isinstance(sample, (str, Path)) else None
         given = {str(r) for r in refs if isinstance(r, (str, Path))}
-        refs += [s for s in self.references(category, exclude=exclude) if s not in given]
-        lines = self.guidance(category)
+        refs += [s for s in self._references(entries, exclude) if s not in given]
+        lines = self._guidance(entries)
         if lines and rules_out:
             rules_out = (*rules_out, *(line for line in lines if line not in rules_out))
         elif lines:
@@ -304,6 +314,15 @@ class FeedbackStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def _normals(entries: list[Feedback]) -> list[str]:
+    latest: dict[str, str] = {}
+    for entry in entries:
+        if entry.source is not None:
+            latest.pop(entry.source, None)
+            latest[entry.source] = entry.label
+    return [source for source, label in latest.items() if label == "normal"]
 
 
 def _entry(row: tuple[Any, ...]) -> Feedback:
