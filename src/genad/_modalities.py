@@ -100,7 +100,7 @@ def modality_of(obj: Any) -> str:
     module = type(obj).__module__
     if module.startswith("PIL."):
         return "image"
-    if module.startswith("pandas."):
+    if module == "pandas" or module.startswith("pandas."):
         return "series"
     import numpy as np
 
