@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["embed", "mutual_distances", "nn_distances", "rotations"]
+__all__ = ["coreset", "embed", "mutual_distances", "nn_distances", "rotations"]
 
 _CHUNK = 8192  # memory-bank rows per distance block (keeps a block under ~60 MB for 1600 query patches)
 
@@ -96,3 +96,27 @@ def rotations(image: np.ndarray, kind: str) -> list[np.ndarray]:
         r = np.rot90(image, k)
         out.extend([r, r[:, ::-1]])
     return [np.ascontiguousarray(a) for a in out]
+
+
+def coreset(features: np.ndarray, fraction: float, seed: int = 0, dims: int = 32) -> np.ndarray:
+    """Indices of a greedy k-centre coreset keeping ``fraction`` of the rows (PatchCore's subsampling).
+
+    Rows are compared after a seeded random projection to ``dims`` dimensions; each step adds the row farthest
+    from those already kept, so the kept rows cover the whole set and nearest-neighbour distances to them stay
+    close to the distances to all rows.
+    """
+    n = features.shape[0]
+    keep = max(1, round(fraction * n))
+    if keep >= n:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    projected = features @ rng.normal(0, 1 / np.sqrt(dims), (features.shape[1], dims)).astype(np.float32)
+    squared = np.einsum("ij,ij->i", projected, projected)
+    chosen = np.empty(keep, dtype=np.int64)
+    chosen[0] = int(rng.integers(n))
+    nearest = np.full(n, np.inf, dtype=np.float32)
+    for i in range(1, keep):
+        c = chosen[i - 1]
+        np.minimum(nearest, squared - 2.0 * (projected @ projected[c]) + squared[c], out=nearest)
+        chosen[i] = int(np.argmax(nearest))
+    return np.sort(chosen)

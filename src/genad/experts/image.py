@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from genad.errors import InputError, MissingDependencyError
 from genad.experts._backbone import FEATURE_STRIDES, INSTALL_HINT, cached_model_path
-from genad.experts._patches import embed, mutual_distances, nn_distances, rotations
+from genad.experts._patches import coreset, embed, mutual_distances, nn_distances, rotations
 from genad.experts.base import ExpertResult
 from genad.report import Region
 from genad.samples.image import ImageSample
@@ -35,14 +35,22 @@ HELD_OUT = 4  # references scored leave-one-out for calibration
 
 
 @dataclass(frozen=True)
+class _Calibration:
+    """The logistic map from raw distance to [0, 1]: ``threshold`` maps to 0.5, ``spread`` is its scale."""
+
+    threshold: float
+    spread: float
+    normal_scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class _Bank:
-    """The normal patch features of one reference set and the calibration derived from them."""
+    """The normal patch features of one reference set, the pixel scale they were taken at, and the calibration."""
 
     features: np.ndarray  # (M, D)
     squared: np.ndarray  # (M,) squared norms
-    threshold: float
-    scale: float
-    normal_scores: tuple[float, ...]
+    scale: float  # resize factor applied to the references and so to every query
+    calibration: _Calibration
 
 
 class ImageExpert:
@@ -66,10 +74,12 @@ class ImageExpert:
         smoothing: float = 4.0,
         max_bank: int = 64_000,
         mutual_fraction: float = 0.3,
-        margin: float = 0.15,
+        margin: float = 0.1,
         max_regions: int = 5,
         threads: int | None = None,
         seed: int = 0,
+        normalize: str = "none",
+        coreset: float = 0.25,
     ) -> None:
         self.resolution = resolution
         self.stages = stages
@@ -82,6 +92,8 @@ class ImageExpert:
         self.max_regions = max_regions
         self.threads = threads
         self.seed = seed
+        self.normalize = normalize
+        self.coreset = coreset
 
     # ------------------------------------------------------------------ public API
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
@@ -96,7 +108,8 @@ class ImageExpert:
             return []
         if references:
             bank = self._reference_bank([_as_image(r) for r in references])
-            return [self._result(img, self._reference_map(img, bank), bank, "references") for img in images]
+            return [self._result(img, self._reference_map(img, bank), bank.calibration, "references")
+                    for img in images]
         if len(images) == 1:
             return [self._self_score(images[0])]
         return self._mutual(images)
@@ -128,13 +141,18 @@ class ImageExpert:
         if self.augment not in ("none", "flips", "rotations"):
             raise InputError(f"augment must be 'none', 'flips' or 'rotations', got {self.augment!r}")
 
-    def _resize(self, pixels: np.ndarray) -> np.ndarray:
-        """Resize to about ``resolution**2`` pixels keeping the aspect ratio, sides multiples of 16."""
+    def _scale_of(self, images: Sequence[ImageSample]) -> float:
+        """The resize factor that brings an image of the median area among ``images`` to ``resolution**2``
+        pixels; every image of a call is resized by the same factor, so all keep one pixel scale."""
+        return float(self.resolution / np.sqrt(np.median([img.height * img.width for img in images])))
+
+    def _resize(self, pixels: np.ndarray, scale: float) -> np.ndarray:
+        """Resize by ``scale`` keeping the aspect ratio, sides multiples of 16 between 64 and ``2 * resolution``."""
         h, w = pixels.shape[:2]
-        scale = self.resolution / np.sqrt(h * w)
         size = [min(2 * self.resolution, max(64, 16 * round(side * scale / 16))) for side in (w, h)]
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        return cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
+        resized = cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
+        return _normalise(resized, self.normalize)
 
     def _features(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Patch features ``(h, w, D)`` of resized RGB images (batched by size)."""
@@ -155,14 +173,19 @@ class ImageExpert:
                     out[i] = f
         return out
 
-    def _augmented(self, resized: np.ndarray, kind: Augment) -> list[np.ndarray]:
-        """``(P_a, D)`` features of an image and of each of its augmented copies (cached by content)."""
-        key = hashlib.sha1(f"{kind}{resized.shape}".encode() + resized.tobytes()).hexdigest()
+    def _augmented(self, resized: np.ndarray, kind: Augment, reduce: bool = False) -> list[np.ndarray]:
+        """``(P_a, D)`` features of an image and of each of its augmented copies (cached by content); with
+        ``reduce``, a single array: the coreset of all of them (``coreset`` of the rows)."""
+        key = hashlib.sha1(f"{kind}{reduce}{resized.shape}".encode() + resized.tobytes()).hexdigest()
         cache: OrderedDict[str, list[np.ndarray]] = self.__dict__.setdefault("features_", OrderedDict())
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-        feats = [f.reshape(-1, f.shape[-1]) for f in self._features(rotations(resized, kind))]
+        if reduce:
+            rows = np.concatenate(self._augmented(resized, kind))
+            feats = [rows[coreset(rows, self.coreset, self.seed)]] if self.coreset < 1 else [rows]
+        else:
+            feats = [f.reshape(-1, f.shape[-1]) for f in self._features(rotations(resized, kind))]
         cache[key] = feats
         size = sum(a.nbytes for v in cache.values() for a in v)
         while size > FEATURE_CACHE_BYTES and len(cache) > 1:
@@ -171,8 +194,7 @@ class ImageExpert:
 
     # ------------------------------------------------------------------ references
     def _reference_bank(self, refs: list[ImageSample]) -> _Bank:
-        key = hashlib.sha1(repr((self.resolution, self.stages, self.aggregate, self.augment, self.max_bank,
-                                 self.margin, self.smoothing)).encode())
+        key = hashlib.sha1(repr(sorted(self.__getstate__().items())).encode())
         for r in refs:
             key.update(str(r.pixels.shape).encode())
             key.update(r.pixels.tobytes())
@@ -181,13 +203,13 @@ class ImageExpert:
         if digest in cache:
             cache.move_to_end(digest)
             return cache[digest]
-        resized = [self._resize(r.pixels) for r in refs]
-        kind = self._bank_augmentation(sum(r.shape[0] * r.shape[1] // 64 for r in resized))
-        per_ref = [np.concatenate(self._augmented(img, kind)) for img in resized]
+        scale = self._scale_of(refs)
+        resized = [self._resize(r.pixels, scale) for r in refs]
+        kind = self._bank_augmentation(sum(self._patches(r) for r in resized))
+        per_ref = [self._augmented(img, kind, reduce=True)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
         normal = self._normal_scores(resized, per_ref)
-        threshold, scale = self._calibrate(normal)
-        bank = _Bank(features, np.einsum("ij,ij->i", features, features), threshold, scale, tuple(normal))
+        bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, self._calibrate(normal))
         cache[digest] = bank
         while len(cache) > 2:
             cache.popitem(last=False)
@@ -221,52 +243,58 @@ class ImageExpert:
             scores = []
             for i in held:
                 others = self._cap(np.concatenate([per_ref[j] for j in range(n) if j != i]))
-                grid = (resized[i].shape[0] // 8, resized[i].shape[1] // 8)
-                scores.append(float(self._smooth(nn_distances(self._augmented(resized[i], "none")[0], others),
-                                                 grid).max()))
+                distances = nn_distances(self._augmented(resized[i], "none")[0], others)
+                scores.append(float(self._smooth(distances, resized[i].shape).max()))
             return scores
         jittered = [_jitter(resized[0], np.random.default_rng(self.seed + k)) for k in range(4)]
-        return [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), f.shape).max())
-                for f in self._features(jittered)]
+        return [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), j.shape).max())
+                for f, j in zip(self._features(jittered), jittered, strict=True)]
 
-    def _calibrate(self, normal: list[float]) -> tuple[float, float]:
+    def _calibrate(self, normal: list[float]) -> _Calibration:
         """Threshold and scale of the logistic map from raw distance to [0, 1].
 
-        The threshold is the largest normal score times ``1 + margin`` plus two spreads; the spread (the scale)
+        The threshold is the largest normal score times ``1 + margin`` plus one spread; the spread (the scale)
         is the standard deviation of the normal scores floored at ``margin`` times their mean. A raw score at
         the threshold maps to 0.5 and each further spread multiplies the odds by e.
         """
         values = np.asarray(normal, dtype=np.float64)
         spread = max(float(values.std()), self.margin * float(values.mean()), 1e-6)
-        threshold = float(values.max()) * (1.0 + self.margin) + 2.0 * spread
-        return threshold, spread
+        return _Calibration(float(values.max()) * (1.0 + self.margin) + spread, spread, tuple(normal))
 
     # ------------------------------------------------------------------ maps and results
-    def _smooth(self, distances: np.ndarray, grid: tuple[int, ...]) -> np.ndarray:
-        """Patch distances on a ``(h, w)`` grid as a smoothed map of the resized image (``8h x 8w``)."""
-        h, w = grid[:2]
-        up = cv2.resize(distances.reshape(h, w).astype(np.float32), (8 * w, 8 * h), interpolation=cv2.INTER_LINEAR)
+    def _patches(self, resized: np.ndarray) -> int:
+        """Patches of a resized image: one per ``stride x stride`` block of the first stage's grid."""
+        stride = FEATURE_STRIDES[self.stages[0]]
+        return (resized.shape[0] // stride) * (resized.shape[1] // stride)
+
+    def _smooth(self, distances: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Patch distances (row-major on the first stage's grid) as a smoothed map of an image of ``shape``."""
+        stride = FEATURE_STRIDES[self.stages[0]]
+        h, w = shape[0] // stride, shape[1] // stride
+        grid = distances.reshape(h, w).astype(np.float32)
+        up = cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         return cv2.GaussianBlur(up, (0, 0), self.smoothing) if self.smoothing > 0 else up
 
     def _reference_map(self, image: ImageSample, bank: _Bank) -> np.ndarray:
-        resized = self._resize(image.pixels)
+        resized = self._resize(image.pixels, bank.scale)
         feats = self._augmented(resized, "none")[0]
-        return self._smooth(nn_distances(feats, bank.features, bank.squared),
-                            (resized.shape[0] // 8, resized.shape[1] // 8))
+        return self._smooth(nn_distances(feats, bank.features, bank.squared), resized.shape)
 
-    def _result(self, image: ImageSample, raw_map: np.ndarray, bank: _Bank, how: str) -> ExpertResult:
+    def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str) -> ExpertResult:
         raw = float(raw_map.max())
-        calibrated = _sigmoid((raw_map - bank.threshold) / bank.scale)
+        calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread)
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
-        score = float(_sigmoid(np.float32((raw - bank.threshold) / bank.scale)))
-        meta = {"scored_against": how, "threshold": bank.threshold, "scale": bank.scale,
-                "normal_scores": bank.normal_scores, "resized": raw_map.shape}
+        regions = _regions(calibrated, (image.width, image.height), self.max_regions)
+        score = float(_sigmoid(np.float32((raw - cal.threshold) / cal.spread)))
+        meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
+                "normal_scores": cal.normal_scores, "resized": raw_map.shape}
         return ExpertResult(score=score, raw_score=raw, anomaly_map=native,
-                            regions=_regions(native, self.max_regions), meta=meta)
+                            regions=regions, meta=meta)
 
     def _self_score(self, image: ImageSample) -> ExpertResult:
         """Zero-shot for one image: each patch against the image's own patches outside its neighbourhood."""
-        feats = self._features([self._resize(image.pixels)])[0]
+        resized = self._resize(image.pixels, self._scale_of([image]))
+        feats = self._features([resized])[0]
         h, w, d = feats.shape
         flat = feats.reshape(-1, d)
         sq = np.einsum("ij,ij->i", flat, flat)
@@ -275,30 +303,30 @@ class ImageExpert:
         radius = max(2, min(h, w) // 8)
         near = (np.abs(yy[:, None] - yy[None, :]) <= radius) & (np.abs(xx[:, None] - xx[None, :]) <= radius)
         dist[near] = np.inf
-        raw_map = self._smooth(np.sqrt(np.maximum(dist.min(axis=1), 0.0)), feats.shape)
+        raw_map = self._smooth(np.sqrt(np.maximum(dist.min(axis=1), 0.0)), resized.shape)
         return self._result(image, raw_map, _batch_calibration([raw_map]), "itself")
 
     def _mutual(self, images: list[ImageSample]) -> list[ExpertResult]:
-        resized = [self._resize(img.pixels) for img in images]
-        kind = self._bank_augmentation(max(r.shape[0] * r.shape[1] // 64 for r in resized) * min(len(images), 32))
+        scale = self._scale_of(images)
+        resized = [self._resize(img.pixels, scale) for img in images]
+        kind = self._bank_augmentation(max(self._patches(r) for r in resized) * min(len(images), 32))
         feats = [self._augmented(r, kind) for r in resized]
         distances = mutual_distances(feats, self.mutual_fraction)
-        maps = [self._smooth(d, (r.shape[0] // 8, r.shape[1] // 8)) for d, r in zip(distances, resized, strict=True)]
+        maps = [self._smooth(d, r.shape) for d, r in zip(distances, resized, strict=True)]
         calibration = _batch_calibration(maps)
         return [self._result(img, m, calibration, "batch") for img, m in zip(images, maps, strict=True)]
 
 
-def _batch_calibration(maps: list[np.ndarray]) -> _Bank:
+def _batch_calibration(maps: list[np.ndarray]) -> _Calibration:
     """Calibration without references: the batch's pixel scores stand in for normal ones.
 
     Most pixels of most images are normal, so the median pixel score and the spread between it and the 90th
-    percentile describe normal patches; the threshold is placed six spreads above the median.
+    percentile describe normal patches; the threshold is placed two spreads above the median.
     """
     pixels = np.concatenate([m.ravel() for m in maps])
     med = float(np.median(pixels))
     spread = max(float(np.percentile(pixels, 90) - med), 1e-6)
-    return _Bank(np.zeros((0, 1), np.float32), np.zeros(0, np.float32), med + 6.0 * spread, spread,
-                 tuple(float(m.max()) for m in maps))
+    return _Calibration(med + 2.0 * spread, spread, tuple(float(m.max()) for m in maps))
 
 
 def _as_image(obj: Any) -> ImageSample:
@@ -309,6 +337,18 @@ def _as_image(obj: Any) -> ImageSample:
     sample = load_sample(obj, "image")
     assert isinstance(sample, ImageSample)
     return sample
+
+
+def _normalise(image: np.ndarray, how: str) -> np.ndarray:
+    if how == "standardize":
+        f = image.astype(np.float32)
+        f = (f - f.mean(axis=(0, 1))) / (f.std(axis=(0, 1)) + 1.0) * 50.0 + 127.0
+        return np.clip(f, 0, 255).astype(np.uint8)
+    if how == "clahe":
+        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+        lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return image
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -324,19 +364,24 @@ def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(moved.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
 
 
-def _regions(score_map: np.ndarray, limit: int) -> tuple[Region, ...]:
-    """Connected areas of ``score_map >= 0.5``, highest peak first, as boxes (and masks for images up to 4 MP)."""
+def _regions(score_map: np.ndarray, native_size: tuple[int, int], limit: int) -> tuple[Region, ...]:
+    """Connected areas of ``score_map >= 0.5`` (found on the working map, then scaled to the ``(width, height)``
+    of the image), highest peak first, as boxes, with masks for images up to 4 MP."""
     above = (score_map >= 0.5).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
     if count <= 1:
         return ()
     peaks = np.asarray(ndimage.maximum(score_map, labels, index=np.arange(count)), dtype=np.float32)
     order = [i for i in np.argsort(-peaks) if i != 0][:limit]
-    keep_mask = score_map.size <= MASK_PIXEL_LIMIT
+    w, h = native_size
+    sx, sy = w / score_map.shape[1], h / score_map.shape[0]
+    keep_mask = w * h <= MASK_PIXEL_LIMIT
     out = []
     for i in order:
         x, y, bw, bh = (int(v) for v in stats[i, :4])
-        out.append(Region(box=(float(x), float(y), float(x + bw), float(y + bh)),
-                          mask=(labels == i) if keep_mask else None, label="anomaly",
-                          confidence=float(peaks[i]), source="expert"))
+        box = (min(x * sx, w), min(y * sy, h), min((x + bw) * sx, w), min((y + bh) * sy, h))
+        mask = None
+        if keep_mask:
+            mask = cv2.resize((labels == i).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        out.append(Region(box=box, mask=mask, label="anomaly", confidence=float(peaks[i]), source="expert"))
     return tuple(out)
