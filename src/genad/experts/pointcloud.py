@@ -1,10 +1,11 @@
 """A local 3-D expert: :class:`PointCloudExpert` scores every point of a cloud, with or without normal references.
 
-With references, each is registered to the sample without assuming close poses (PCA frames tried under all 24
-axis permutations/flips, trimmed ICP on a subsample for each, the best refined by point-to-plane ICP), then every
-point gets its distance to the reference surface (to the tangent planes of its nearest reference points), a term
-for local normal deviation and a reverse term for holes (reference surface with no sample point near it, charged
-to the rim points that border it), smoothed over neighbours. Several references: the per-point minimum.
+With references, each is registered to the sample without assuming close poses (:func:`register`: the two PCA
+frames matched under every axis permutation/flip and turns about the distinct axis, the best starts refined by
+trimmed point-to-plane ICP). Every point then gets its distance to the reference surface (to the tangent planes of
+its nearest reference points), its local normal deviation from those points' normals, and a reverse term for holes
+(reference surface with no sample point near it, charged to the rim points that border it), smoothed over
+neighbours. Several references: the per-point minimum.
 
 Without references (zero-shot) the cloud is compared with its own mirror image: a reflection registered onto it
 like a reference finds the best mirror plane. Symmetric parts match themselves and sharp CAD edges have mirrored
@@ -143,12 +144,14 @@ def _frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def register(source: np.ndarray, target: _Surface, n_coarse: int = 200, n_fine: int = 1000, n_icp: int = 24,
              n_refine: int = 4, seed: int = 0
              ) -> tuple[np.ndarray, float]:
-    """A rigid 4x4 transform taking ``source`` points onto the ``target`` surface, from any starting pose.
+    """A rigid 4x4 transform taking ``source`` points onto the ``target`` surface (which has normals), from any
+    starting pose.
 
-    Tries the identity and the 24 axis-aligned matches of the two PCA frames with a short trimmed ICP on
-    ``n_coarse`` points against a subsample of the target, refines the three best on ``n_fine`` points against
-    the whole target and finishes with point-to-plane ICP. Returns the transform and its fit cost (mean distance
-    capped at three spacings).
+    Starts: the identity and the two PCA frames matched under the 24 axis permutations/flips, each turned about
+    the source's most distinct principal axis in 10-degree steps. All are ranked by their capped distance on
+    ``n_coarse`` points against a subsample of the target; the best ``n_icp`` get a short trimmed point-to-plane
+    ICP there, the best ``n_refine`` of those a longer one on ``n_fine`` points against the whole target, and the
+    winner a last one on ``3 * n_fine`` points. Returns the transform and its :func:`_fit_cost`.
     """
     rng = np.random.default_rng(seed)
     coarse = source[rng.choice(len(source), min(n_coarse, len(source)), replace=False)]
@@ -208,6 +211,7 @@ class PointCloudExpert:
     width: float = 1.5
     max_regions: int = 3
     n_peers: int = 4
+    normal_weight: float = 1.0
     mirror_tolerance: float = 0.6
     variation_scale: float = 3.0
     seed: int = 0
@@ -240,7 +244,7 @@ class PointCloudExpert:
         maps, notes = [], [note] if note else []
         for ref in refs:
             matrix, cost = register(cloud.points, ref.surface, seed=self.seed)
-            test = _surface(_apply(matrix, cloud.points), k_neighbours=self.k_smooth)
+            test = _surface(_apply(matrix, cloud.points), self.k_plane, self.k_smooth)
             maps.append(self._deviation(test, ref.surface, ref.noise))
             notes.append(f"registered to a reference: mean distance {cost / ref.surface.spacing:.2f} point spacings")
         raw_map = np.min(maps, axis=0)
@@ -285,20 +289,28 @@ class PointCloudExpert:
         assert surface.normals is not None
         half = np.arange(len(ref.points)) % 2 == 0  # interleaved halves, whatever the point order
         other = _Surface(ref.points[~half], cKDTree(ref.points[~half]), surface.normals[~half], surface.spacing)
-        noise = float(np.median(self._surface_distance(ref.points[half], other)[0]))
+        noise = float(np.median(self._surface_distance(ref.points[half], other, surface.normals[half])))
         return _Reference(surface, max(noise, 1e-6 * surface.spacing))
 
-    def _surface_distance(self, points: np.ndarray, ref: _Surface) -> tuple[np.ndarray, np.ndarray]:
-        """Distance of each point to the nearest tangent plane among its ``k_plane`` nearest reference points
-        (never less than the distance to the reference points beyond 1.5 spacings), and the nearest distance."""
+    def _surface_distance(self, points: np.ndarray, ref: _Surface, normals: np.ndarray | None = None
+                          ) -> np.ndarray:
+        """Distance of each point to the nearest tangent plane among its ``k_plane`` nearest reference points,
+        never less than the distance to the reference points beyond 1.5 spacings. With the points' ``normals``,
+        also never less than ``normal_weight`` spacings times the sine of the smallest angle to those points'
+        normals (local normal deviation)."""
         assert ref.normals is not None
         dist, nbrs = ref.tree.query(points, k=min(self.k_plane, len(ref.points)), workers=-1)
         plane = np.abs(np.einsum("nkj,nkj->nk", points[:, None, :] - ref.points[nbrs], ref.normals[nbrs])).min(axis=1)
-        return np.maximum(plane, dist[:, 0] - 1.5 * ref.spacing), dist[:, 0]
+        out = np.maximum(plane, dist[:, 0] - 1.5 * ref.spacing)
+        if normals is not None and self.normal_weight > 0:
+            cosine = np.abs(np.einsum("nj,nkj->nk", normals, ref.normals[nbrs])).max(axis=1)
+            tilt = np.sqrt(np.clip(1.0 - cosine * cosine, 0.0, 1.0))
+            out = np.maximum(out, self.normal_weight * ref.spacing * tilt)
+        return out
 
     def _deviation(self, test: _Surface, ref: _Surface, noise: float) -> np.ndarray:
         """Per-test-point deviation from the aligned reference in noise units, smoothed over neighbours."""
-        score, _ = self._surface_distance(test.points, ref)
+        score = self._surface_distance(test.points, ref, test.normals)
         # reverse term: reference points far from every test point are missing surface; charge the gap to the
         # nearest test point, which lies on the rim
         gap, nearest = test.tree.query(ref.points, workers=-1)
