@@ -105,7 +105,7 @@ def test_multivariate_takes_the_worst_column() -> None:
 
 def test_bad_arguments() -> None:
     with pytest.raises(InputError):
-        SeriesExpert(mode="bogus").score(SeriesSample.from_array(_noisy(100)))  # type: ignore[arg-type]
+        SeriesExpert(mode="bogus").score(SeriesSample.from_array(_noisy(100)))
     with pytest.raises(InputError, match="columns"):
         SeriesExpert().score(SeriesSample.from_array(_noisy(100)), references=[np.zeros((100, 2))])
 
@@ -130,3 +130,28 @@ def test_detects_the_nab_jump(shared_data: Path) -> None:
     probation = int(0.15 * sample.length)
     first_alarm = probation + int(np.argmax(amap[probation:] >= 0.5))
     assert pd.Timestamp(start) <= sample.index[first_alarm] <= pd.Timestamp(end)
+
+
+def test_nab_runs_score_every_file_causally_without_references(tmp_path: Path) -> None:
+    from genad.detector import Detector
+    from genad.eval.datasets import read_dataset
+    from genad.eval.runner import Runner, protocol_detector
+
+    stamps = pd.date_range("2024-01-01", periods=400, freq="5min")
+    for name in ("quiet", "jump"):
+        folder = tmp_path / "data" / "cat"
+        folder.mkdir(parents=True, exist_ok=True)
+        values = _noisy(400, seed=9) + (np.arange(400) >= 300) * 20.0 * (name == "jump")
+        pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": values}).to_csv(
+            folder / f"{name}.csv", index=False)
+    (tmp_path / "labels").mkdir()
+    window = [str(stamps[280]), str(stamps[320])]
+    (tmp_path / "labels" / "combined_windows.json").write_text(json.dumps({"cat/jump.csv": [window],
+                                                                            "cat/quiet.csv": []}))
+    dataset = read_dataset(tmp_path, "nab")
+    detector = Detector(mode="local")
+    nab = protocol_detector(detector, "nab")
+    assert nab.experts["series"].mode == "causal" and detector.experts is None
+    assert protocol_detector(detector, "skab") is detector
+    planned = Runner(detector, shots=1, progress=False).plan(dataset)
+    assert [(item.name, refs) for item, refs, _ in planned] == [("cat/jump.csv", ()), ("cat/quiet.csv", ())]

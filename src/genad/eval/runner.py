@@ -2,7 +2,8 @@
 
 Each category's k-shot references are drawn from its normal samples with a fixed seed and left out of scoring
 (train-split normals first when the layout has them); items with paired references (a DeepPCB template, a series'
-training part) use those instead. Every per-sample report is written to SQLite (``results.sqlite`` in the cache
+training part) use those instead. NAB follows its own protocol (:func:`protocol_detector`): every file is scored,
+causally, with no references. Every per-sample report is written to SQLite (``results.sqlite`` in the cache
 folder) the moment it completes, keyed by a hash of the run's settings, so a killed run restarts where it stopped.
 """
 
@@ -16,7 +17,9 @@ import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from copy import copy
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ __all__ = [
     "check_components",
     "dense_scores",
     "image_map",
+    "protocol_detector",
     "select_references",
     "summarize",
 ]
@@ -45,6 +49,8 @@ METRIC_KEYS = ("image_auroc", "image_ap", "f1_max", "pixel_auroc", "aupro", "fra
 PIXEL_MAX_SIDE = 256
 """Pixel metrics run on masks and maps area-resized to at most this many pixels on the long side (a resized mask
 keeps the pixels at least half covered), so memory stays bounded on full benchmarks."""
+NAB_PROTOCOL = "nab: every file, causal series expert, no references"
+"""Part of a NAB run's cache key, so that results scored under another protocol are not reused."""
 NAB_KEYS = {"standard": "nab_standard", "reward_low_FP_rate": "nab_low_fp", "reward_low_FN_rate": "nab_low_fn"}
 
 
@@ -135,6 +141,20 @@ def check_components(detector: Any, modality: str) -> None:
                                      "which does not exist in this genad installation")
 
 
+def protocol_detector(detector: Any, fmt: str) -> Any:
+    """The detector a dataset's protocol calls for: on NAB, a copy whose series expert is the causal
+    :class:`~genad.experts.series.SeriesExpert` (NAB measures streaming detection: the score of a row may use only
+    the rows before it), unless the detector already has a series expert of its own. Others: ``detector`` itself."""
+    experts = getattr(detector, "experts", None)
+    if fmt != "nab" or not hasattr(detector, "experts") or (experts and "series" in experts):
+        return detector
+    from genad.experts.series import SeriesExpert
+
+    nab = copy(detector)
+    nab.experts = {**(experts or {}), "series": SeriesExpert(mode="causal")}
+    return nab
+
+
 def select_references(items: Sequence[EvalItem], shots: int, seed: int) -> tuple[list[EvalItem], list[EvalItem]]:
     """Split one category into (k-shot references, items to score).
 
@@ -186,16 +206,20 @@ class Runner:
         prompt = getattr(getattr(self.detector, "prompt", None), "name", None)
         settings = [str(Path(dataset.root).resolve()), dataset.format, self.detector.resolved_mode(), model, prompt,
                     self.shots, self.seed]
+        if dataset.format == "nab":
+            settings.append(NAB_PROTOCOL)
         return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
     def plan(self, dataset: Dataset) -> list[tuple[EvalItem, tuple[Any, ...], tuple[str, ...]]]:
-        """Every item to score with its references (objects to pass, and their names for the record)."""
+        """Every item to score with its references (objects to pass, and their names for the record). NAB scores
+        every file with no references, whatever ``shots`` says."""
         planned = []
+        shots = 0 if dataset.format == "nab" else self.shots
         for category in dataset.categories:
-            refs, scored = select_references(dataset.category(category), self.shots, self.seed)
+            refs, scored = select_references(dataset.category(category), shots, self.seed)
             for item in _limit(scored, self.limit, self.seed):
-                if self.shots > 0 and item.references:
-                    objs = tuple(item.references[: self.shots])
+                if shots > 0 and item.references:
+                    objs = tuple(item.references[: shots])
                     names = tuple(r if isinstance(r, str) else f"{item.name}#reference" for r in objs)
                 else:
                     objs = tuple(r.sample for r in refs)
@@ -211,6 +235,7 @@ class Runner:
         for modality in sorted({it.modality for it in dataset}):
             check_components(self.detector, modality)
         planned = self.plan(dataset)
+        detect = partial(self._detect, protocol_detector(self.detector, dataset.format))
         store = ResultStore(Path(self.cache_dir) / "results.sqlite") if self.cache_dir is not None else None
         key = self.run_key(dataset)
         done = store.load(key) if store is not None else {}
@@ -241,10 +266,10 @@ class Runner:
         try:
             if self.workers <= 1:
                 for i in todo:
-                    finish(i, _float32_map(self._detect(*planned[i][:2])), False)
+                    finish(i, _float32_map(detect(*planned[i][:2])), False)
             else:
                 with ThreadPoolExecutor(self.workers) as pool:
-                    futures = {pool.submit(self._detect, *planned[i][:2]): i for i in todo}
+                    futures = {pool.submit(detect, *planned[i][:2]): i for i in todo}
                     try:
                         for future in as_completed(futures):
                             finish(futures[future], _float32_map(future.result()), False)
@@ -258,15 +283,15 @@ class Runner:
                 store.close()
         return [records[i] for i in sorted(records)]
 
-    def _detect(self, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
+    def _detect(self, detector: Any, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
         try:
-            return self.detector.detect(item.sample, category=item.category, references=refs,
+            return detector.detect(item.sample, category=item.category, references=refs,
                                         modality=item.modality)
         except BackendError:
             raise
         except GenadError as exc:
             return AnomalyReport.failed(exc, modality=item.modality, source=item.name,
-                                        mode=self.detector.resolved_mode())
+                                        mode=detector.resolved_mode())
 
 
 def _float32_map(report: AnomalyReport) -> AnomalyReport:
@@ -457,7 +482,8 @@ def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: 
     ordered = {k: mean[k] for k in METRIC_KEYS if k in mean}
     usage = sum((r.report.usage for r in records), Usage())
     return {
-        "dataset": str(dataset.root), "format": dataset.format, "mode": mode, "shots": shots,
+        "dataset": str(dataset.root), "format": dataset.format, "mode": mode,
+        "shots": 0 if dataset.format == "nab" else shots,  # NAB's protocol uses no references
         "categories": categories, "mean": ordered,
         "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                   "requests": usage.requests},
