@@ -50,6 +50,7 @@ def _cube_rotations() -> np.ndarray:
 
 _CUBE = _cube_rotations()
 _CACHED_REFERENCES = 8
+_RIM_POINTS = 5  # test points charged with each missing reference point's gap
 
 
 @dataclass
@@ -312,12 +313,14 @@ class PointCloudExpert:
         """Per-test-point deviation from the aligned reference in noise units, smoothed over neighbours."""
         score = self._surface_distance(test.points, ref, test.normals)
         # reverse term: reference points far from every test point are missing surface; charge the gap to the
-        # nearest test point, which lies on the rim
-        gap, nearest = test.tree.query(ref.points, workers=-1)
+        # nearest few test points, which lie on the rim
+        gap, _ = test.tree.query(ref.points, workers=-1)
         excess = gap - self.hole_spacings * max(ref.spacing, test.spacing)
-        missing = excess > 0
+        missing = np.flatnonzero(excess > 0)
         hole = np.zeros(len(test.points))
-        np.maximum.at(hole, nearest[missing], excess[missing])
+        if missing.size:
+            _, rim = test.tree.query(ref.points[missing], k=min(_RIM_POINTS, len(test.points)))
+            np.maximum.at(hole, rim.reshape(len(missing), -1), excess[missing, None])
         score = np.maximum(score, hole)
         assert test.neighbours is not None
         return score[test.neighbours].mean(axis=1) / noise

@@ -184,8 +184,10 @@ class PointCloudRenderer:
             origins = [(0, 0)] * len(views)
             images_out, labels = images, names
             where = f"the {self.size}x{self.size} view it is in"
+        legend = ("Grey shading shows the surface's orientation" if self.style == "normals"
+                  else "Colour shows depth (brighter is nearer)")
         hint = (f"Give each region as a box [x_min, y_min, x_max, y_max] in pixels of {where}, origin at the "
-                "top-left corner. Colour shows depth (brighter is nearer); white is background.")
+                f"top-left corner. {legend}; the plain background is empty space.")
         return PointCloudRendering(
             images=images_out, labels=labels, noun="rendered depth image", locate_hint=hint,
             meta={"views": [v.direction for v in views], "cameras": [c.tolist() for c in cameras],
