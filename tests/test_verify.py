@@ -41,7 +41,7 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
 
 def _detector(server: LoopbackVLM, **kw: object) -> Detector:
     return Detector(client=OpenAIClient(model="m", base_url=server.url, api_key="k"), mode="vlm", verify=True,
-                    **kw)  # type: ignore[arg-type]
+                    **kw)
 
 
 def _images(message: dict[str, object]) -> list[str]:
@@ -150,3 +150,17 @@ def test_cli_detect_verify(loopback_vlm: LoopbackVLM, pair: tuple[Path, Path],
     assert len(loopback_vlm.requests) == 2
     assert [r["label"] for r in printed["regions"]] == ["scratch"]
     assert printed["usage"]["requests"] == 2
+
+
+def test_detect_many_verifies_each_sample(pair: tuple[Path, Path]) -> None:
+    def respond(messages: list[object]) -> dict[str, object]:
+        last = messages[-1]
+        assert hasattr(last, "text")
+        return json.loads(CHECK) if last.text.startswith("Check your answer") else json.loads(FIRST)
+
+    bad, good = pair
+    client = ScriptedClient(respond)
+    reports = Detector(client=client, mode="vlm", verify=True).detect_many([bad, bad, bad], references=[good],
+                                                                          progress=False)
+    assert len(client.calls) == 6
+    assert all([r.label for r in report.regions] == ["scratch"] and report.usage.requests == 2 for report in reports)
