@@ -17,7 +17,7 @@ from PIL import Image
 
 from genad import AnomalyReport, Detector, ExpertResult, ImageSample, Region
 from genad.cli import main
-from genad.errors import DataError, InputError
+from genad.errors import FeedbackStoreError, InputError
 from genad.feedback import FeedbackStore
 from genad.testing import ScriptedClient
 
@@ -182,9 +182,9 @@ def test_a_file_that_is_not_a_database_is_a_typed_error(tmp_path: Path) -> None:
     path = tmp_path / "feedback.sqlite"
     path.write_bytes(b"this is not an SQLite file at all " * 200)
     store = FeedbackStore(path)
-    with pytest.raises(DataError, match="corrupted or not a feedback store"):
+    with pytest.raises(FeedbackStoreError, match="corrupted or not a feedback store"):
         store.entries()
-    with pytest.raises(DataError):
+    with pytest.raises(FeedbackStoreError):
         store.add("bottle", "/p.png", "normal")
     assert path.read_bytes().startswith(b"this is not")  # nothing was overwritten
 
@@ -200,7 +200,7 @@ def test_a_damaged_store_is_a_typed_error_not_silent_loss(tmp_path: Path) -> Non
     page = 4096
     data[3 * page:6 * page] = b"\xa5" * (3 * page)
     path.write_bytes(bytes(data))
-    with pytest.raises(DataError, match="corrupted"):
+    with pytest.raises(FeedbackStoreError, match="corrupted"):
         store.entries()
 
 
@@ -208,7 +208,7 @@ def test_another_sqlite_file_is_not_taken_for_a_store(tmp_path: Path) -> None:
     path = tmp_path / "other.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE results (x)")
-    with pytest.raises(DataError, match="not a feedback store"):
+    with pytest.raises(FeedbackStoreError, match="not a feedback store"):
         FeedbackStore(path).add("bottle", "/p.png", "normal")
 
 

@@ -8,9 +8,12 @@ import sys
 import genad
 
 PUBLIC = {
-    "AnomalyReport", "CachedClient", "Detector", "Expert", "ExpertResult", "ImageRenderer", "ImageSample", "LadderPrompt",
-    "OpenAIClient", "PromptBuilder", "PromptContext", "Region", "Renderer", "Rendering", "Reply", "Usage",
-    "VLMClient", "ViewRegion", "__version__", "errors", "load_sample", "parse_answer",
+    "AnomalyReport", "CachedClient", "Conversation", "Detector", "Expert", "ExpertResult", "Feedback",
+    "FeedbackStore", "FollowUp", "ImageExpert", "ImageRenderer", "ImageSample", "LadderPrompt", "OpenAIClient",
+    "PointCloudExpert", "PointCloudRenderer", "PointCloudSample", "PromptBuilder", "PromptContext", "Region",
+    "Renderer", "Rendering", "Reply", "SeriesExpert", "SeriesRenderer", "SeriesSample", "Usage", "VLMClient",
+    "VideoExpert", "VideoRenderer", "VideoSample", "ViewRegion", "__version__", "errors", "load_sample",
+    "parse_answer",
 }
 
 

@@ -18,6 +18,7 @@ Every error genad raises on purpose derives from :class:`GenadError`, so
     │   └── RefusalError                      the model refused to answer
     ├── ParseError                            the reply could not be read as a verdict
     ├── DataError                             an evaluation folder does not have the expected layout
+    │   └── FeedbackStoreError                the feedback store file is corrupt or not genad's
     └── BatchError                            ``detect_many(errors="raise")`` stopped; ``.reports`` keeps what finished
 
 Messages never contain API keys: backend errors are built from status codes and
@@ -39,6 +40,7 @@ __all__ = [
     "CorruptInputError",
     "DataError",
     "EmptyInputError",
+    "FeedbackStoreError",
     "GenadError",
     "InputError",
     "MissingDependencyError",
@@ -116,6 +118,10 @@ class ParseError(GenadError):
 
 class DataError(GenadError):
     """A dataset folder does not have the layout its reader expects."""
+
+
+class FeedbackStoreError(DataError):
+    """The feedback store file is corrupt, or is an SQLite file that is not a genad feedback store."""
 
 
 class BatchError(GenadError):

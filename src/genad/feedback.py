@@ -13,7 +13,7 @@ Later detections of the same category use what was stored (``Detector(feedback=s
 
 The store is safe for several processes writing at once: the file is in WAL mode, each connection waits up to
 ``timeout`` seconds for a lock, and every write is one ``BEGIN IMMEDIATE`` transaction. A file that is not a
-readable feedback store raises :class:`~genad.errors.DataError` instead of losing entries silently.
+readable feedback store raises :class:`~genad.errors.FeedbackStoreError` instead of losing entries silently.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from genad.errors import DataError, InputError
+from genad.errors import FeedbackStoreError, InputError
 from genad.report import AnomalyReport, Region
 
 __all__ = ["Feedback", "FeedbackStore"]
@@ -270,7 +270,7 @@ class FeedbackStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection to a checked store; SQLite failures become :class:`~genad.errors.DataError`."""
+        """A connection to a checked store; SQLite failures become :class:`~genad.errors.FeedbackStoreError`."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db: sqlite3.Connection | None = None
         try:
@@ -279,10 +279,11 @@ class FeedbackStore:
             yield db
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise DataError(f"feedback store {self.path} stayed locked for {self.timeout} s: {exc}") from exc
-            raise DataError(f"feedback store {self.path} cannot be used: {exc}") from exc
+                message = f"feedback store {self.path} stayed locked for {self.timeout} s: {exc}"
+                raise FeedbackStoreError(message) from exc
+            raise FeedbackStoreError(f"feedback store {self.path} cannot be used: {exc}") from exc
         except sqlite3.DatabaseError as exc:
-            raise DataError(f"feedback store {self.path} is corrupted or not a feedback store: {exc}") from exc
+            raise FeedbackStoreError(f"feedback store {self.path} is corrupted or not a feedback store: {exc}") from exc
         finally:
             if db is not None:
                 db.close()
@@ -291,12 +292,12 @@ class FeedbackStore:
         """Check the file and create the table on first use (once per file, under the write lock)."""
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise DataError(f"feedback store {self.path} is corrupted: {check}")
+            raise FeedbackStoreError(f"feedback store {self.path} is corrupted: {check}")
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         if version == SCHEMA_VERSION:
             return
         if version != 0:
-            raise DataError(f"feedback store {self.path} has schema version {version}; this genad reads "
+            raise FeedbackStoreError(f"feedback store {self.path} has schema version {version}; this genad reads "
                             f"version {SCHEMA_VERSION}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("BEGIN IMMEDIATE")
@@ -304,7 +305,7 @@ class FeedbackStore:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if int(db.execute("PRAGMA user_version").fetchone()[0]) == 0:
                 if tables - {"feedback", "sqlite_sequence"}:
-                    raise DataError(f"{self.path} is an SQLite file but not a feedback store "
+                    raise FeedbackStoreError(f"{self.path} is an SQLite file but not a feedback store "
                                     f"(tables: {', '.join(sorted(tables))})")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
