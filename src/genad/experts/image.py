@@ -56,13 +56,16 @@ class _Bank:
 class ImageExpert:
     """Scores images by the distance of their patch features to normal references (PatchCore-style).
 
-    ``resolution`` is the square side images are resized to (a multiple of 16); ``stages`` are the backbone
-    outputs concatenated into patch features; ``aggregate`` the side of the local averaging window;
-    ``augment`` adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies of each
-    reference to the memory bank; ``smoothing`` is the Gaussian sigma of the anomaly map in resized pixels;
-    ``max_bank`` caps the memory bank (fewer augmentations, then a seeded random subset);
-    ``mutual_fraction`` is the share of other images averaged in zero-shot mutual scoring; ``margin`` is the
-    calibration margin (see :meth:`_calibrate`); ``max_regions`` caps the regions returned.
+    ``resolution``: images are resized so the median one has about ``resolution**2`` pixels (one factor per
+    call); ``stages``: backbone outputs concatenated into patch features; ``aggregate``: side of the local
+    averaging window; ``augment``: adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies
+    of each reference to the memory bank; ``smoothing``: Gaussian sigma of the anomaly map in resized pixels;
+    ``max_bank``: cap on the memory bank (fewer augmentations, then a seeded random subset); ``mutual_fraction``:
+    share of the other images averaged in zero-shot mutual scoring; ``margin``: calibration margin (see
+    :meth:`_calibrate`); ``max_regions``: cap on the regions returned; ``threads``: onnxruntime intra-op threads
+    (``None``: its default); ``seed``: seeds the coreset, subsets and jitter; ``normalize``: ``"median"`` divides
+    each distance map by its own median (per-image normalisation), ``"none"`` keeps raw distances;
+    ``coreset``: share of each reference's patches kept by greedy k-centre selection.
     """
 
     def __init__(
@@ -78,7 +81,7 @@ class ImageExpert:
         max_regions: int = 5,
         threads: int | None = None,
         seed: int = 0,
-        normalize: str = "none",
+        normalize: Literal["median", "none"] = "none",
         coreset: float = 0.25,
     ) -> None:
         self.resolution = resolution
@@ -138,6 +141,8 @@ class ImageExpert:
         unknown = set(self.stages) - set(FEATURE_STRIDES)
         if unknown or not self.stages:
             raise InputError(f"stages must be among {sorted(FEATURE_STRIDES)}, got {self.stages}")
+        if self.normalize not in ("median", "none"):
+            raise InputError(f"normalize must be 'median' or 'none', got {self.normalize!r}")
         if self.augment not in ("none", "flips", "rotations"):
             raise InputError(f"augment must be 'none', 'flips' or 'rotations', got {self.augment!r}")
 
@@ -151,8 +156,7 @@ class ImageExpert:
         h, w = pixels.shape[:2]
         size = [min(2 * self.resolution, max(64, 16 * round(side * scale / 16))) for side in (w, h)]
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        resized = cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
-        return _normalise(resized, self.normalize)
+        return cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
 
     def _features(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Patch features ``(h, w, D)`` of resized RGB images (batched by size)."""
@@ -273,7 +277,10 @@ class ImageExpert:
         h, w = shape[0] // stride, shape[1] // stride
         grid = distances.reshape(h, w).astype(np.float32)
         up = cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-        return cv2.GaussianBlur(up, (0, 0), self.smoothing) if self.smoothing > 0 else up
+        smooth = np.asarray(cv2.GaussianBlur(up, (0, 0), self.smoothing) if self.smoothing > 0 else up, np.float32)
+        if self.normalize == "median":
+            return smooth / np.float32(max(float(np.median(smooth)), 1e-6))
+        return smooth
 
     def _reference_map(self, image: ImageSample, bank: _Bank) -> np.ndarray:
         resized = self._resize(image.pixels, bank.scale)
@@ -337,18 +344,6 @@ def _as_image(obj: Any) -> ImageSample:
     sample = load_sample(obj, "image")
     assert isinstance(sample, ImageSample)
     return sample
-
-
-def _normalise(image: np.ndarray, how: str) -> np.ndarray:
-    if how == "standardize":
-        f = image.astype(np.float32)
-        f = (f - f.mean(axis=(0, 1))) / (f.std(axis=(0, 1)) + 1.0) * 50.0 + 127.0
-        return np.clip(f, 0, 255).astype(np.uint8)
-    if how == "clahe":
-        lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-        lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
-        return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    return image
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
