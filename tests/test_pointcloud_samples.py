@@ -101,6 +101,8 @@ def test_npy_and_mesh(tmp_path: Path) -> None:
     assert len(sample) == 500
     assert sample.normals is not None
     assert np.abs(sample.points).max() <= 0.5 + 1e-9
+    (tmp_path / "vertices.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
+    assert len(PointCloudSample.from_path(tmp_path / "vertices.obj")) == 3
 
 
 def test_organised_tiff_drops_background(tmp_path: Path) -> None:

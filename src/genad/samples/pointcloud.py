@@ -306,6 +306,8 @@ def _read_mesh(path: Path, n_samples: int) -> PointCloudSample:
 
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
+        if len(getattr(loaded, "vertices", ())) == 0:
+            loaded = trimesh.load(path, process=False)  # vertices only (no faces): trimesh gives a PointCloud
     except (ValueError, KeyError, IndexError, OSError, TypeError) as exc:
         raise CorruptInputError(f"cannot read mesh {path}: {exc}") from None
     return _from_trimesh(loaded, str(path), n_samples)
