@@ -45,7 +45,7 @@ def pick_client() -> VLMClient | None:
 
 def main(out_dir: Path) -> None:
     reference = make_image("washer", seed=0).image
-    part = make_image("washer", "scratch", seed=100).image
+    part = make_image("washer", "scratch", seed=105).image
     detector = Detector(client=pick_client(), mode="hybrid")
     conversation = detector.converse(
         part, references=[reference], category="washer",

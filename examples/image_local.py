@@ -21,7 +21,7 @@ from genad.synthetic import make_image
 
 def main(out_dir: Path) -> None:
     references = [make_image("washer", seed=seed).image for seed in (0, 1)]
-    part = make_image("washer", "scratch", seed=100)
+    part = make_image("washer", "scratch", seed=105)
 
     detector = Detector(mode="local")  # the local expert only: never calls a model
     report = detector.detect(part.image, references=references, category="washer")
