@@ -213,7 +213,7 @@ class PointCloudExpert:
     max_regions: int = 3
     n_peers: int = 4
     normal_weight: float = 1.0
-    mirror_tolerance: float = 0.6
+    mirror_tolerance: float = 1.0
     variation_scale: float = 3.0
     seed: int = 0
     _prepared_: dict[int, tuple[PointCloudSample, _Reference]] = field(
