@@ -2,9 +2,9 @@
 
 Two evidence channels, computed per value column (the map of a multivariate series is the maximum over columns):
 
-- **value**: how far a value leaves the range of recent values (causal: the last ``history`` values; offline: a
-  robust deviation from its neighbours, the point itself excluded, in units of the residuals' median absolute
-  deviation);
+- **value**: how far a value leaves the range of recent values (causal: the last ``history`` values, and with a
+  larger margin the last ``short_history`` values; offline: a robust deviation from its neighbours, the point itself
+  excluded, in units of the residuals' median absolute deviation);
 - **shape**: how far the last ``window`` values, as a piecewise-mean shape, are from their nearest neighbour among
   earlier shapes (causal) or all other shapes (offline) — a matrix-profile discord score computed with NumPy on
   piecewise aggregates, so no compiled dependency is needed.
@@ -12,7 +12,9 @@ Two evidence channels, computed per value column (the map of a multivariate seri
 Each channel becomes a surprise ``u >= 0`` where ``u = 1`` is the anomaly boundary, and the score is
 ``u / (1 + u)`` so that ``score >= 0.5`` means anomalous. Causal surprise is *record-based*: a value (or shape
 distance) is surprising by how much it exceeds everything seen in the last ``history`` points, relative to that
-range; this is scale-free and needs no threshold per series. Offline surprise divides robust z-scores by
+range; this is scale-free and needs no threshold per series. It is then ranked against the stream's own past:
+an alarm is divided by one plus the number of earlier alarm events at least as surprising (the fifth burst of a
+bursty stream counts for less than the first surprise of a calm one). Offline surprise divides robust z-scores by
 ``z_anomalous``.
 
 Normal references (for example UCR's training prefix, SMAP's training arrays or SKAB's anomaly-free run) are used
@@ -33,7 +35,7 @@ from genad.experts.base import ExpertResult
 from genad.report import Region
 from genad.samples.series import SeriesSample
 
-__all__ = ["SeriesExpert", "causal_scores", "offline_scores"]
+__all__ = ["SeriesExpert", "causal_scores", "offline_scores", "quiet_repeats", "rank_discount"]
 
 Mode = Literal["causal", "offline"]
 MAX_SHAPES = 4096  # offline neighbours searched per series (evenly spaced), which bounds the cost to O(T)
@@ -46,8 +48,11 @@ class SeriesExpert:
     ``mode="causal"`` makes the score at ``t`` depend only on values up to ``t`` (streaming; what NAB measures);
     ``"offline"`` uses the whole series. Causal parameters: ``history`` is how many past points a record looks back;
     ``value_margin`` and ``shape_margin`` are the relative excesses over that record that count as anomalous
-    (surprise 1, score 0.5) for the value and the shape channel; an alarm raised within ``alarm_gap`` points of an
-    earlier one is halved (one event, one alarm). ``window`` is the shape length and ``segments`` its piecewise
+    (surprise 1, score 0.5) for the value and the shape channel; ``short_margin`` is the same for a value record
+    over the last ``short_history`` points only (regime changes: the old regime leaves that window sooner). Alarms
+    closer than ``alarm_gap`` points form one event: an alarm is divided by one plus the number of earlier events
+    at least as surprising (:func:`rank_discount`), and one raised within ``alarm_gap`` points of an earlier alarm is
+    halved (one event, one alarm). ``window`` is the shape length and ``segments`` its piecewise
     means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous. Regions are runs of points
     scoring ``>= 0.5``, at most ``max_regions``, runs closer than ``merge_gap`` points merged.
 
@@ -59,7 +64,9 @@ class SeriesExpert:
     window: int = 24
     segments: int = 8
     value_margin: float = 0.003
-    shape_margin: float = 0.15
+    shape_margin: float = 0.1
+    short_history: int = 500
+    short_margin: float = 0.2
     alarm_gap: int = 20
     z_anomalous: float = 8.0
     warmup: int = 50
@@ -93,7 +100,9 @@ class SeriesExpert:
     def _column(self, x: np.ndarray, ref_values: list[np.ndarray]) -> np.ndarray:
         if self.mode == "causal":
             return causal_scores(x, ref_values, history=self.history, window=self.window, segments=self.segments,
-                                 value_margin=self.value_margin, shape_margin=self.shape_margin, warmup=self.warmup)
+                                 value_margin=self.value_margin, shape_margin=self.shape_margin,
+                                 short_history=self.short_history, short_margin=self.short_margin,
+                                 alarm_gap=self.alarm_gap, warmup=self.warmup)
         if self.mode == "offline":
             return offline_scores(x, ref_values, window=self.window, segments=self.segments,
                                   z_anomalous=self.z_anomalous)
@@ -198,19 +207,44 @@ def quiet_repeats(scores: np.ndarray, gap: int) -> np.ndarray:
     return out
 
 
+def rank_discount(surprise: np.ndarray, gap: int) -> np.ndarray:
+    """Each alarm (``surprise >= 1``) divided by one plus the number of earlier alarm events at least as surprising.
+
+    Alarms closer than ``gap`` points form one event, whose surprise is its largest; an event does not count against
+    itself. Causal: the result at ``t`` depends on ``surprise[:t + 1]`` only.
+    """
+    import bisect
+
+    out = surprise.copy()
+    past: list[float] = []  # surprises of finished events, sorted
+    current = -1.0
+    last = -gap - 1
+    for i in np.flatnonzero(surprise >= 1.0):
+        if i - last > gap and current >= 0:
+            bisect.insort(past, current)
+            current = -1.0
+        last = int(i)
+        value = float(surprise[i])
+        out[i] = value / (1 + len(past) - bisect.bisect_left(past, value))
+        current = max(current, value)
+    return out
+
+
 def causal_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, history: int = 2500, window: int = 24,
-                  segments: int = 8, value_margin: float = 0.003, shape_margin: float = 0.15,
+                  segments: int = 8, value_margin: float = 0.003, shape_margin: float = 0.1,
+                  short_history: int = 500, short_margin: float = 0.2, alarm_gap: int = 20,
                   warmup: int = 50) -> np.ndarray:
     """Causal surprise per point of one column (``>= 1`` is anomalous); references are history before ``x``."""
     ref = [_filled(np.asarray(r, dtype=np.float64)) for r in references if np.isfinite(r).any()]
     full = np.concatenate([*ref, _filled(x)])
     full = full[max(0, full.size - x.size - 4 * history):]  # older history never reaches a record or a neighbour
     offset = full.size - x.size
-    value = _record_excess(full, history) / value_margin
+    value = np.maximum(_record_excess(full, history) / value_margin,
+                       _record_excess(full, short_history) / short_margin)
     shape = _record_excess(_causal_shape_distance(full, window, segments, history), history, upper_only=True)
     surprise = np.maximum(value, shape / shape_margin)
     surprise[: warmup + window] = 0.0
-    out = surprise[offset:]
+    out = rank_discount(surprise, alarm_gap)[offset:]
     out[~np.isfinite(x)] = 0.0
     return out
 
