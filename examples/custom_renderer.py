@@ -57,9 +57,8 @@ class SpectrogramRendering(Rendering):
         return int(np.searchsorted(self.starts, position, side="right") - 1)
 
     def to_native(self, region: ViewRegion) -> Mapped:
-        bad = self._check_view(region.view)
-        if bad is not None:
-            return bad
+        if not 0 <= region.view < len(self.images):
+            return Mapped(None, f"dropped a region on image {region.view + 1}: there are {len(self.images)} images")
         if region.box is None:
             return Mapped(Region(label=region.label, confidence=region.confidence, view=region.view))
         width = self.images[region.view].shape[1]
