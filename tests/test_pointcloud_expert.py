@@ -106,6 +106,9 @@ def test_bad_inputs_and_pickling() -> None:
     with pytest.raises(InputError):
         expert.score(_part(0)[0], [np.zeros((0, 3))])
     assert pickle.loads(pickle.dumps(expert)) == expert
+    reference = _part(0)[0]
+    expert.score(_part(1)[0], [reference])
+    assert len(pickle.dumps(expert)) < 10_000  # the prepared-reference cache is not pickled
 
 
 @pytest.mark.slow

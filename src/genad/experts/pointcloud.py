@@ -219,6 +219,11 @@ class PointCloudExpert:
     _prepared_: dict[int, tuple[PointCloudSample, _Reference]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_prepared_"] = {}  # a cache: KD-trees of references are rebuilt on demand
+        return state
+
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
         """Score one cloud against normal reference clouds (any poses), or against its own mirror image when
         there are none."""
