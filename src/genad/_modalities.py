@@ -57,7 +57,7 @@ MODALITIES: dict[str, Modality] = {
             "genad.samples.pointcloud:PointCloudSample",
             "genad.render.pointcloud:PointCloudRenderer",
             "genad.experts.pointcloud:PointCloudExpert",
-            (".ply", ".pcd", ".xyz", ".pts", ".obj", ".stl", ".off", ".glb"),
+            (".ply", ".pcd", ".xyz", ".pts", ".obj", ".stl", ".off", ".glb", ".gltf"),
         ),
         Modality(
             "video",
