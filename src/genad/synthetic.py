@@ -4,7 +4,7 @@ Everything is generated deterministically from a seed, so the repository can shi
 
 >>> from genad.synthetic import make_image, write_set
 >>> item = make_image("washer", "scratch", seed=3)
->>> item.image.shape, item.mask.any()
+>>> item.image.shape, bool(item.mask.any())
 ((256, 256, 3), True)
 >>> root = write_set("demo_data")  # doctest: +SKIP   (demo_data/washer/good/000.png, .../ground_truth/...)
 """
