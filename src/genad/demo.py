@@ -1,7 +1,7 @@
 """The offline demo behind ``genad demo``: code-drawn parts and textures, scored by the local image expert.
 
 >>> from genad.demo import run_demo
->>> reports = run_demo("demo_out")  # doctest: +SKIP   (writes demo_out/<category>_<defect>_<seed>.png overlays)
+>>> reports = run_demo("demo_out")  # writes demo_out/<name>.png overlays  # doctest: +SKIP
 """
 
 from __future__ import annotations

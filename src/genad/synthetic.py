@@ -6,7 +6,7 @@ Everything is generated deterministically from a seed, so the repository can shi
 >>> item = make_image("washer", "scratch", seed=3)
 >>> item.image.shape, bool(item.mask.any())
 ((256, 256, 3), True)
->>> root = write_set("demo_data")  # doctest: +SKIP   (demo_data/washer/good/000.png, .../ground_truth/...)
+>>> root = write_set("demo_data")  # writes demo_data/washer/good/000.png, ...  # doctest: +SKIP
 """
 
 from __future__ import annotations
