@@ -67,3 +67,24 @@ def test_quickstart_code_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     for number, block in enumerate(offline):
         exec(compile(block, f"quickstart block {number}", "exec"), namespace)
     assert (tmp_path / "overlay.png").is_file()
+
+
+def test_quickstart_shows_the_current_hybrid_prompt() -> None:
+    """The prompt printed in the quickstart is the one the detector builds today for the same call."""
+    if any(importlib.util.find_spec(m) is None for m in IMAGE_EXTRA):
+        pytest.skip('needs the image extra: pip install -e ".[image]"')
+    from genad import Detector
+    from genad.synthetic import make_image
+    from genad.testing import ScriptedClient
+
+    shown = re.search(r"```text\n(.*?)```", (ROOT / "docs" / "quickstart.md").read_text(), re.S)
+    assert shown is not None, "the quickstart lost its prompt"
+    reference, part = make_image("washer", seed=0).image, make_image("washer", "scratch", seed=105).image
+    stand_in = ScriptedClient([{"is_anomalous": False, "score": 0.1, "regions": [], "rejected_marks": [],
+                                "explanation": "-"}])
+    sent = Detector(client=stand_in, mode="hybrid").converse(
+        part, references=[reference], category="washer",
+        criteria="A normal washer is a smooth, unbroken metal ring with four round bolt holes.",
+    ).exchange.messages
+    text = " ".join(m.text for m in sent if m.role == "user")
+    assert " ".join(text.split()) == " ".join(shown.group(1).split())
