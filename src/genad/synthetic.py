@@ -168,10 +168,10 @@ def _hole(image: np.ndarray, rng: np.random.Generator, at: tuple[float, float]) 
 def _stain(image: np.ndarray, rng: np.random.Generator, at: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     size = image.shape[0]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    radius = size * rng.uniform(0.05, 0.08)
+    radius = size * rng.uniform(0.07, 0.10)
     wobble = 1 + 0.25 * np.sin(3 * np.arctan2(yy - at[1], xx - at[0]) + rng.uniform(0, 6))
     d = np.hypot(xx - at[0], yy - at[1]) / (radius * wobble)
-    alpha = np.clip(1.3 - d, 0, 1)[:, :, None] * 0.85
-    tint = np.array([70, 40, 12], dtype=np.float32)
+    alpha = np.clip(1.5 - d, 0, 1)[:, :, None] * 0.9
+    tint = np.array([60, 30, 10], dtype=np.float32)
     out = (image.astype(np.float32) * (1 - alpha) + tint * alpha).astype(np.uint8)
     return out, alpha[:, :, 0] > 0.15
