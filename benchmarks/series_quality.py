@@ -12,6 +12,7 @@ training arrays). SMAP/MSL are scored on their telemetry column (``value``); the
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from genad.eval.datasets import EvalItem, read_dataset
 from genad.eval.metrics import range_precision_recall_f1, ranges_from_binary
-from genad.eval.nab import PROFILES, NabFile, nab_scores
+from genad.eval.nab import PROBATION_PERCENT, PROFILES, NabFile, nab_scores
 from genad.experts.series import SeriesExpert
 from genad.samples.series import SeriesSample
 
@@ -40,6 +41,9 @@ def nab_report(root: Path) -> None:
     for name in PROFILES:
         s = scores[name]
         print(f"{name:20s} {s.normalized:6.2f}  {s.threshold:.3f}")
+    found, flagged = windows_found(files, scores["standard"].threshold)
+    print(f"standard threshold: {found} of {sum(len(f.windows) for f in files)} windows found, {flagged} rows flagged "
+          "outside windows (probation excluded)")
     print("\nper category (raw NAB score at the corpus threshold, and normalised within the category):")
     print("category               files  " + "  ".join(f"{p:>20s}" for p in PROFILES))
     by_cat: dict[str, list[int]] = defaultdict(list)
@@ -57,6 +61,27 @@ def nab_report(root: Path) -> None:
             norm = 100 * (raw - null) / (perfect - null) if n_windows else float("nan")
             cells.append(f"{raw:8.2f} ({norm:6.1f})")
         print(f"{cat:22s} {len(idx):5d}  " + "  ".join(f"{c:>20s}" for c in cells))
+
+
+def probation_length(n: int) -> float:
+    """NAB's probationary period of an ``n``-row file (its first rows, never scored)."""
+    return min(math.floor(PROBATION_PERCENT * n), PROBATION_PERCENT * 5000)
+
+
+def windows_found(files: list[NabFile], threshold: float) -> tuple[int, int]:
+    """Windows with at least one row scoring ``>= threshold``, and such rows outside every window, after NAB's
+    probationary period."""
+    found = flagged = 0
+    for f in files:
+        hot = np.flatnonzero(np.asarray(f.scores) >= threshold)
+        hot = hot[hot >= probation_length(len(f.scores))]
+        inside = np.zeros(hot.size, dtype=bool)
+        for a, b in f.windows:
+            in_window = (hot >= a) & (hot <= b)
+            found += bool(in_window.any())
+            inside |= in_window
+        flagged += int((~inside).sum())
+    return found, flagged
 
 
 def range_report(name: str, items: list[EvalItem], shared_refs: tuple[object, ...] = (),
