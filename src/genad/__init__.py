@@ -20,7 +20,7 @@ from genad.experts.video import VideoExpert
 from genad.feedback import Feedback, FeedbackStore
 from genad.parse import parse_answer
 from genad.prompts.ladder import LadderPrompt, PromptBuilder, PromptContext
-from genad.render.base import Renderer, Rendering, ViewRegion
+from genad.render.base import Mapped, Renderer, Rendering, ViewRegion
 from genad.render.image import ImageRenderer
 from genad.render.pointcloud import PointCloudRenderer
 from genad.render.series import SeriesRenderer
@@ -60,6 +60,7 @@ __all__ = [
     "ImageRenderer",
     "ImageSample",
     "LadderPrompt",
+    "Mapped",
     "OpenAIClient",
     "PointCloudExpert",
     "PointCloudRenderer",

@@ -81,7 +81,8 @@ class Feedback:
         name = os.path.basename(self.source) if self.source else "a sample"
         if self.correct is False and self.label == "normal":
             what = self.claimed or "anomaly"
-            text = f"A {what} reported in {name} was confirmed normal by an inspector"
+            article = "An" if what[:1].lower() in "aeiou" else "A"
+            text = f"{article} {what} reported in {name} was confirmed normal by an inspector"
         elif self.correct is False or (self.label == "anomalous" and self.region is not None):
             where = _where(self.region)
             text = f"{name} was confirmed anomalous by an inspector" + (f" ({where})" if where else "")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from genad.errors import UnsupportedInputError
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -108,19 +110,22 @@ class Region:
         )
 
     def __repr__(self) -> str:
+        parts = []
+        if self.box is not None:
+            parts.append("box=(" + ", ".join(f"{v:.0f}" for v in self.box) + ")")
         if self.mask is not None:
-            where = f"mask={int(np.count_nonzero(self.mask))}px"
-        elif self.box is not None:
-            where = "box=(" + ", ".join(f"{v:.0f}" for v in self.box) + ")"
-        elif self.indices is not None:
-            where = f"points={len(self.indices)}"
-        elif self.interval is not None:
-            where = f"interval={self.interval}"
-        else:
-            where = "anywhere"
-        conf = "" if self.confidence is None else f", confidence={self.confidence:.2f}"
-        label = f", label={self.label!r}" if self.label else ""
-        return f"Region({where}{label}{conf}, source={self.source!r})"
+            parts.append(f"mask={int(np.count_nonzero(self.mask))}px")
+        if self.indices is not None:
+            parts.append(f"points={len(self.indices)}")
+        if self.interval is not None:
+            parts.append(f"interval=({self.interval[0]}, {self.interval[1]})")
+        if self.span is not None:
+            parts.append(f"span=({_jsonable(self.span[0])}, {_jsonable(self.span[1])})")
+        if self.label:
+            parts.append(f"label={self.label!r}")
+        if self.confidence is not None:
+            parts.append(f"confidence={self.confidence:.2f}")
+        return "Region(" + ", ".join([*(parts or ["anywhere"]), f"source={self.source!r}"]) + ")"
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,9 +233,14 @@ class AnomalyReport:
         return "AnomalyReport(" + ", ".join(parts) + ")"
 
     def overlay(self, image: Any) -> np.ndarray:
-        """The image (path, array or PIL image) with the anomaly map as a heatmap and boxes drawn, as RGB uint8."""
+        """The image (path, array or PIL image) with the anomaly map as a heatmap and boxes drawn, as RGB uint8.
+
+        Image reports only; for other modalities draw the renderer's images (``genad render``) instead.
+        """
         from genad._overlay import draw_report
 
+        if self.modality != "image":
+            raise UnsupportedInputError(f"overlay() and plot() draw image reports; this is a {self.modality} report")
         return draw_report(self, image)
 
     def plot(self, image: Any = None, ax: Axes | None = None) -> Axes:

@@ -84,13 +84,15 @@ def check_renderer(renderer: Renderer, sample: Any) -> Rendering:
     whole = ViewRegion(0, box=(0.0, 0.0, float(w), float(h)))
     try:
         mapped = rendering.to_native(whole)
-    except NotImplementedError:
-        mapped = None
-    if mapped is not None:
-        assert isinstance(mapped, Mapped), "to_native() returns a Mapped"
-    outside = rendering.to_native(ViewRegion(len(rendering.images), box=(0.0, 0.0, 1.0, 1.0))) if mapped else None
-    if outside is not None:
-        assert outside.region is None and outside.note, "a region on a missing image is dropped with a note"
+        outside = rendering.to_native(ViewRegion(len(rendering.images), box=(0.0, 0.0, 1.0, 1.0)))
+        projected = rendering.to_views(mapped.region) if mapped.region is not None else []
+    except NotImplementedError as exc:
+        raise AssertionError(f"the rendering must map regions both ways (to_native and to_views): {exc}") from None
+    assert isinstance(mapped, Mapped), "to_native() returns a Mapped"
+    assert mapped.region is not None, "a box covering the whole first image maps to a region of the sample"
+    assert outside.region is None and outside.note, "a region on a missing image is dropped with a note"
+    assert isinstance(projected, list), "to_views() returns a list of ViewRegion"
+    assert all(isinstance(v, ViewRegion) for v in projected), "to_views() returns ViewRegion items"
     clone = pickle.loads(pickle.dumps(rendering))
     assert len(clone.images) == len(rendering.images), "a rendering pickles"
     pickle.loads(pickle.dumps(renderer))

@@ -186,11 +186,7 @@ class LadderPrompt:
         noun = context.query.noun
         n_refs = sum(len(r.images) for r in context.references)
         if context.marks is not None:
-            text = _marks_wording(n_refs, noun, context.anomalies, self.domain)
-            extra = study_wording(level, noun=noun, category=context.category, criteria=context.criteria,
-                                  rules=context.rules, anomalies=context.anomalies, domain=self.domain)
-            if level != "task":
-                text += " Context: " + extra
+            text = _marks_wording(n_refs, noun, context.anomalies, self.domain) + _marks_context(level, context)
             notes = "; ".join(context.mark_notes)
             text += (f" The numbered marks are candidate regions found by a local anomaly detector ({notes}). "
                      "Confirm the marks that show a real anomaly, reject the others, and add any anomaly it missed.")
@@ -210,6 +206,18 @@ class LadderPrompt:
         if self.system:
             messages.insert(0, Message("system", (self.system,)))
         return messages
+
+
+def _marks_context(level: Level, context: PromptContext) -> str:
+    """The class, expertise and rules of the ladder's rung, as sentences after the Set-of-Mark wording."""
+    text = ""
+    if level != "task" and context.category:
+        text += f" The {context.query.noun} is about the {context.category}."
+    if level in ("expertise", "rules") and context.criteria:
+        text += " " + context.criteria.strip()
+    if level == "rules" and context.rules:
+        text += f" It should obey the following rules: {_numbered(context.rules)}"
+    return text
 
 
 def _parts(rendering: Rendering, role: str) -> list[tuple[str, ImagePart]]:

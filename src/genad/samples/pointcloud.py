@@ -80,9 +80,8 @@ class PointCloudSample:
     @classmethod
     def from_array(cls, obj: Any, name: str | None = None) -> PointCloudSample:
         """Wrap an ``(N, 3)`` numeric array (or a trimesh ``PointCloud``/``Trimesh``, sampled)."""
-        module = type(obj).__module__
-        if module.startswith("trimesh."):
-            return _from_trimesh(obj, name)
+        if not isinstance(obj, np.ndarray) and type(obj).__module__.startswith("trimesh."):
+            return _from_trimesh(obj, name)  # meshes and point clouds; trimesh's TrackedArray is an ndarray
         a = np.asarray(obj)
         if a.dtype == object or a.dtype.kind not in "iuf":
             raise UnsupportedInputError(f"point array must be numeric, got dtype {a.dtype}")
