@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from loopback import LoopbackVLM
 
 from genad import (
     ImageRenderer,
@@ -20,6 +19,7 @@ from genad import (
     VideoSample,
 )
 from genad.testing import ScriptedClient, check_client, check_renderer
+from loopback import LoopbackVLM
 
 RNG = np.random.default_rng(0)
 

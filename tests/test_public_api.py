@@ -9,7 +9,8 @@ import genad
 
 PUBLIC = {
     "AnomalyReport", "CachedClient", "Conversation", "Detector", "Expert", "ExpertResult", "Feedback",
-    "FeedbackStore", "FollowUp", "ImageExpert", "ImageRenderer", "ImageSample", "LadderPrompt", "Mapped", "OpenAIClient",
+    "FeedbackStore", "FollowUp", "ImageExpert", "ImageRenderer", "ImageSample", "LadderPrompt", "Mapped",
+    "OpenAIClient",
     "PointCloudExpert", "PointCloudRenderer", "PointCloudSample", "PromptBuilder", "PromptContext", "Region",
     "Renderer", "Rendering", "Reply", "SeriesExpert", "SeriesRenderer", "SeriesSample", "Usage", "VLMClient",
     "VideoExpert", "VideoRenderer", "VideoSample", "ViewRegion", "__version__", "errors", "load_sample",
