@@ -212,3 +212,14 @@ def test_huge_image_gets_boxes_not_masks() -> None:
 def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
     with pytest.raises(InputError):
         ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
+
+
+def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expert = ImageExpert(resolution=128)
+    queries = [washers["good"], washers["missing"], washers["scratch"]] * 3
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda q: expert.score(q, [washers["ref"]]).raw_score, queries))
+    assert results[:3] == pytest.approx(results[3:6], rel=1e-5)
+    assert results[:3] == pytest.approx(results[6:], rel=1e-5)

@@ -10,10 +10,11 @@ See ``docs/image-expert.md`` for the method, the calibration rule and measured f
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ Augment = Literal["none", "flips", "rotations"]
 MASK_PIXEL_LIMIT = 4_000_000  # larger images get boxes only, so five region masks stay small
 FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reused across calls
 HELD_OUT = 4  # references scored leave-one-out for calibration
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -181,19 +183,16 @@ class ImageExpert:
         """``(P_a, D)`` features of an image and of each of its augmented copies (cached by content); with
         ``reduce``, a single array: the coreset of all of them (``coreset`` of the rows)."""
         key = hashlib.sha1(f"{kind}{reduce}{resized.shape}".encode() + resized.tobytes()).hexdigest()
-        cache: OrderedDict[str, list[np.ndarray]] = self.__dict__.setdefault("features_", OrderedDict())
-        if key in cache:
-            cache.move_to_end(key)
-            return cache[key]
+        cache: _LRU[list[np.ndarray]] = self.__dict__.setdefault("features_", _LRU(FEATURE_CACHE_BYTES))
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
         if reduce:
             rows = np.concatenate(self._augmented(resized, kind))
             feats = [rows[coreset(rows, self.coreset, self.seed)]] if self.coreset < 1 else [rows]
         else:
             feats = [f.reshape(-1, f.shape[-1]) for f in self._features(rotations(resized, kind))]
-        cache[key] = feats
-        size = sum(a.nbytes for v in cache.values() for a in v)
-        while size > FEATURE_CACHE_BYTES and len(cache) > 1:
-            size -= sum(a.nbytes for a in cache.popitem(last=False)[1])
+        cache.put(key, feats, sum(a.nbytes for a in feats))
         return feats
 
     # ------------------------------------------------------------------ references
@@ -203,10 +202,10 @@ class ImageExpert:
             key.update(str(r.pixels.shape).encode())
             key.update(r.pixels.tobytes())
         digest = key.hexdigest()
-        cache: OrderedDict[str, _Bank] = self.__dict__.setdefault("banks_", OrderedDict())
-        if digest in cache:
-            cache.move_to_end(digest)
-            return cache[digest]
+        cache: _LRU[_Bank] = self.__dict__.setdefault("banks_", _LRU(2))
+        cached = cache.get(digest)
+        if cached is not None:
+            return cached
         scale = self._scale_of(refs)
         resized = [self._resize(r.pixels, scale) for r in refs]
         kind = self._bank_augmentation(sum(self._patches(r) for r in resized))
@@ -214,9 +213,7 @@ class ImageExpert:
         features = self._cap(np.concatenate(per_ref))
         normal = self._normal_scores(resized, per_ref)
         bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, self._calibrate(normal))
-        cache[digest] = bank
-        while len(cache) > 2:
-            cache.popitem(last=False)
+        cache.put(digest, bank, 1)
         return bank
 
     def _bank_augmentation(self, patches: int) -> Augment:
@@ -334,6 +331,39 @@ def _batch_calibration(maps: list[np.ndarray]) -> _Calibration:
     med = float(np.median(pixels))
     spread = max(float(np.percentile(pixels, 90) - med), 1e-6)
     return _Calibration(med + 2.0 * spread, spread, tuple(float(m.max()) for m in maps))
+
+
+class _LRU(Generic[T]):
+    """A thread-safe least-recently-used cache holding at most ``budget`` units (bytes, or entries of size 1)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[str, tuple[T, int]] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def values(self) -> list[T]:
+        with self._lock:
+            return [v for v, _ in self._items.values()]
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def put(self, key: str, value: T, size: int) -> None:
+        with self._lock:
+            if key in self._items:
+                self._used -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self._used += size
+            while self._used > self.budget and len(self._items) > 1:
+                self._used -= self._items.popitem(last=False)[1][1]
 
 
 def _as_image(obj: Any) -> ImageSample:
