@@ -33,6 +33,7 @@ Augment = Literal["none", "flips", "rotations"]
 MASK_PIXEL_LIMIT = 4_000_000  # larger images get boxes only, so five region masks stay small
 FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reused across calls
 HELD_OUT = 4  # references scored leave-one-out for calibration
+MAX_UPSCALE = 4.0  # tiny images are not blown up further: ImageNet features of 10x-enlarged pixels are poor
 T = TypeVar("T")
 
 
@@ -150,8 +151,10 @@ class ImageExpert:
 
     def _scale_of(self, images: Sequence[ImageSample]) -> float:
         """The resize factor that brings an image of the median area among ``images`` to ``resolution**2``
-        pixels; every image of a call is resized by the same factor, so all keep one pixel scale."""
-        return float(self.resolution / np.sqrt(np.median([img.height * img.width for img in images])))
+        pixels, at most :data:`MAX_UPSCALE`; every image of a call is resized by the same factor, so all keep one
+        pixel scale."""
+        scale = self.resolution / np.sqrt(np.median([img.height * img.width for img in images]))
+        return float(min(scale, MAX_UPSCALE))
 
     def _resize(self, pixels: np.ndarray, scale: float) -> np.ndarray:
         """Resize by ``scale`` keeping the aspect ratio, sides multiples of 16 between 64 and ``2 * resolution``."""
