@@ -173,11 +173,17 @@ class Detector:
             An :class:`~genad.AnomalyReport`. A reply that cannot be parsed even after one re-ask gives a report
             with ``status="error"``; bad input and backend failures raise :mod:`genad.errors` types.
         """
+        loaded, refs, criteria, rules = self._prepare(sample, category, references, criteria, rules, modality)
+        return self._detect_loaded(loaded, refs, category, criteria, rules)
+
+    def _prepare(self, sample: Any, category: str | None, references: Sequence[Any], criteria: str | None,
+                 rules: Sequence[str] | None, modality: str | None
+                 ) -> tuple[Sample, tuple[Sample, ...], str | None, tuple[str, ...]]:
+        """Apply the feedback store, then load the sample and its references."""
         if self.feedback is not None:
             references, criteria, rules = self.feedback.apply(category, references, criteria, rules, sample=sample)
         loaded = load_sample(sample, modality)
-        refs = tuple(load_sample(r, loaded.modality) for r in references)
-        return self._detect_loaded(loaded, refs, category, criteria, tuple(rules or ()))
+        return loaded, tuple(load_sample(r, loaded.modality) for r in references), criteria, tuple(rules or ())
 
     def converse(
         self,
@@ -198,15 +204,11 @@ class Detector:
         """
         if self.resolved_mode() == "local":
             raise ConfigurationError("a conversation needs a VLM; this detector runs in local mode")
-        if self.feedback is not None:
-            references, criteria, rules = self.feedback.apply(category, references, criteria, rules, sample=sample)
-        loaded = load_sample(sample, modality)
-        refs = tuple(load_sample(r, loaded.modality) for r in references)
+        loaded, refs, criteria, rules = self._prepare(sample, category, references, criteria, rules, modality)
         start = time.perf_counter()
         mode = self.resolved_mode()
         expert_result = self._plugin("expert", loaded.modality).score(loaded, refs) if mode == "hybrid" else None
-        return self._conversation(self._exchange(loaded, refs, category, criteria, tuple(rules or ()), mode,
-                                                 expert_result), start)
+        return self._conversation(self._exchange(loaded, refs, category, criteria, rules, mode, expert_result), start)
 
     def _detect_loaded(
         self,

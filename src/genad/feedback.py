@@ -23,6 +23,7 @@ import io
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -289,6 +290,19 @@ class FeedbackStore:
             if db is not None:
                 db.close()
 
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        """Switch the file to write-ahead logging. SQLite answers "locked" at once, without waiting for the busy
+        timeout, when another process holds the file while the mode changes; so retry until the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     def _prepare(self, db: sqlite3.Connection) -> None:
         """Check the file and create the table on first use (once per file, under the write lock)."""
         check = db.execute("PRAGMA quick_check").fetchone()[0]
@@ -299,15 +313,15 @@ class FeedbackStore:
             return
         if version != 0:
             raise FeedbackStoreError(f"feedback store {self.path} has schema version {version}; this genad reads "
-                            f"version {SCHEMA_VERSION}")
-        db.execute("PRAGMA journal_mode=WAL")
+                                     f"version {SCHEMA_VERSION}")
+        self._use_wal(db)
         db.execute("BEGIN IMMEDIATE")
         try:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if int(db.execute("PRAGMA user_version").fetchone()[0]) == 0:
                 if tables - {"feedback", "sqlite_sequence"}:
                     raise FeedbackStoreError(f"{self.path} is an SQLite file but not a feedback store "
-                                    f"(tables: {', '.join(sorted(tables))})")
+                                             f"(tables: {', '.join(sorted(tables))})")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
