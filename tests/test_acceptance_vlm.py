@@ -130,3 +130,18 @@ def test_detector_with_a_real_client_pickles_into_worker_processes(
         reports = detector.detect_many([str(bottle[0])] * 4, executor=pool, max_in_flight=2, progress=False)
     assert [r.ok for r in reports] == [True] * 4
     assert len(loopback_vlm.requests) == 5
+
+
+def test_boxes_outside_the_image_are_clipped_or_dropped_and_noted(
+    loopback_vlm: LoopbackVLM, bottle: tuple[Path, Path]
+) -> None:
+    regions = [
+        {**REGION, "image": 1, "box": [350, 250, 500, 400], "label": "overhang"},  # crosses the right/bottom edge
+        {**REGION, "image": 1, "box": [900, 900, 950, 950], "label": "outside"},
+    ]
+    loopback_vlm.script((200, chat_completion(answer_json(True, 0.9, "dent", regions, "two boxes"))))
+    report = Detector(client=_client(loopback_vlm), mode="vlm").detect(bottle[0])  # 400x300
+    (region,) = report.regions
+    assert region.box == (350.0, 250.0, 400.0, 300.0)
+    assert any("clipped" in note for note in report.notes)
+    assert any("dropped" in note for note in report.notes)
