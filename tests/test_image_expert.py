@@ -208,10 +208,26 @@ def test_huge_image_gets_boxes_not_masks() -> None:
     assert all(r.mask is None and r.box is not None for r in result.regions)
 
 
-@pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"}])
+@pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"},
+                                    {"equalize": "gamma"}, {"pad": 8}])
 def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
     with pytest.raises(InputError):
         ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
+
+
+def test_padding_is_cut_from_the_feature_grid() -> None:
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    padded, plain = ImageExpert(pad=32), ImageExpert(pad=0)
+    assert padded._features([image])[0].shape == plain._features([image])[0].shape == (12, 16, 152)
+    assert not np.allclose(padded._features([image])[0], plain._features([image])[0])
+
+
+def test_clahe_equalises_a_dim_image_and_keeps_its_size() -> None:
+    dim = np.random.default_rng(0).integers(20, 40, (64, 80, 3), dtype=np.uint8)
+    out = ImageExpert(equalize="clahe")._resize(dim, 1.0)
+    assert out.shape == dim.shape and out.dtype == np.uint8
+    assert np.ptp(out) > np.ptp(dim)
+    assert np.array_equal(ImageExpert(equalize="none")._resize(dim, 1.0), dim)
 
 
 def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:

@@ -68,7 +68,10 @@ class ImageExpert:
     :meth:`_calibrate`); ``max_regions``: cap on the regions returned; ``threads``: onnxruntime intra-op threads
     (``None``: its default); ``seed``: seeds the coreset, subsets and jitter; ``normalize``: ``"median"`` divides
     each distance map by its own median (per-image normalisation), ``"none"`` keeps raw distances;
-    ``coreset``: share of each reference's patches kept by greedy k-centre selection.
+    ``coreset``: share of each reference's patches kept by greedy k-centre selection; ``equalize``: contrast-limited
+    adaptive histogram equalisation (CLAHE) of each resized image's lightness before the network (``"clahe"``) or
+    none (``"none"``); ``pad``: pixels of mirrored border added around each image before the network and cut from
+    the feature grid afterwards, so that border patches do not see the network's zero padding (a multiple of 16).
     """
 
     def __init__(
@@ -86,6 +89,8 @@ class ImageExpert:
         seed: int = 0,
         normalize: Literal["median", "none"] = "none",
         coreset: float = 0.25,
+        equalize: Literal["clahe", "none"] = "clahe",
+        pad: int = 16,
     ) -> None:
         self.resolution = resolution
         self.stages = stages
@@ -100,6 +105,8 @@ class ImageExpert:
         self.seed = seed
         self.normalize = normalize
         self.coreset = coreset
+        self.equalize = equalize
+        self.pad = pad
 
     # ------------------------------------------------------------------ public API
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
@@ -146,6 +153,10 @@ class ImageExpert:
             raise InputError(f"stages must be among {sorted(FEATURE_STRIDES)}, got {self.stages}")
         if self.normalize not in ("median", "none"):
             raise InputError(f"normalize must be 'median' or 'none', got {self.normalize!r}")
+        if self.equalize not in ("clahe", "none"):
+            raise InputError(f"equalize must be 'clahe' or 'none', got {self.equalize!r}")
+        if self.pad % 16 or self.pad < 0:
+            raise InputError(f"pad must be a non-negative multiple of 16, got {self.pad}")
         if self.augment not in ("none", "flips", "rotations"):
             raise InputError(f"augment must be 'none', 'flips' or 'rotations', got {self.augment!r}")
 
@@ -157,15 +168,21 @@ class ImageExpert:
         return float(min(scale, MAX_UPSCALE))
 
     def _resize(self, pixels: np.ndarray, scale: float) -> np.ndarray:
-        """Resize by ``scale`` keeping the aspect ratio, sides multiples of 16 between 64 and ``2 * resolution``."""
+        """Resize by ``scale`` keeping the aspect ratio, sides multiples of 16 between 64 and ``2 * resolution``;
+        then equalise the lightness when ``equalize="clahe"``."""
         h, w = pixels.shape[:2]
         size = [min(2 * self.resolution, max(64, 16 * round(side * scale / 16))) for side in (w, h)]
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        return cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
+        resized = cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
+        return _clahe(resized) if self.equalize == "clahe" else resized
 
     def _features(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Patch features ``(h, w, D)`` of resized RGB images (batched by size)."""
+        """Patch features ``(h, w, D)`` of resized RGB images (batched by size), each image mirrored outwards by
+        ``pad`` pixels for the network and the padding cut from its feature grid."""
         self._check_params()
+        pad, cut = self.pad, self.pad // FEATURE_STRIDES[self.stages[0]]
+        if pad:
+            images = [cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REFLECT_101) for img in images]
         session = self._session()
         names = [o.name for o in session.get_outputs()]
         wanted = [names.index(s) for s in self.stages]
@@ -179,7 +196,7 @@ class ImageExpert:
                 batch = np.stack([images[i] for i in chunk]).astype(np.float32).transpose(0, 3, 1, 2)
                 stage_out = session.run(None, {"image": np.ascontiguousarray(batch)})
                 for i, f in zip(chunk, embed([stage_out[k] for k in wanted], self.aggregate), strict=True):
-                    out[i] = f
+                    out[i] = np.ascontiguousarray(f[cut:f.shape[0] - cut, cut:f.shape[1] - cut])
         return out
 
     def _augmented(self, resized: np.ndarray, kind: Augment, reduce: bool = False) -> list[np.ndarray]:
@@ -381,6 +398,13 @@ def _as_image(obj: Any) -> ImageSample:
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
+
+
+def _clahe(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with its CIELAB lightness equalised by CLAHE (clip limit 2, 8x8 tiles); colours keep their hue."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(np.ascontiguousarray(lab[:, :, 0]))
+    return np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
 
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
