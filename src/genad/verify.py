@@ -17,14 +17,15 @@ reply that cannot be read even after one re-ask leaves the first verdict in plac
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genad.clients.base import Reply
 from genad.conversation import describe_regions
 from genad.errors import ParseError
 from genad.parse import find_json_object
+from genad.prompts.contract import EmptyIfNone, EmptyListIfNone
 from genad.report import AnomalyReport, Usage
 
 if TYPE_CHECKING:
@@ -63,12 +64,7 @@ class Claim(BaseModel):
 
     claim: int
     supported: bool
-    reason: str = ""
-
-    @field_validator("reason", mode="before")
-    @classmethod
-    def _none_reason(cls, v: Any) -> Any:
-        return "" if v is None else v
+    reason: Annotated[str, EmptyIfNone] = ""
 
 
 class Verification(BaseModel):
@@ -76,21 +72,11 @@ class Verification(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    claims: list[Claim] = Field(default_factory=list)
+    claims: Annotated[list[Claim], EmptyListIfNone] = Field(default_factory=list)
     is_anomalous: bool
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     anomaly_type: str | None = None
-    explanation: str = ""
-
-    @field_validator("claims", mode="before")
-    @classmethod
-    def _none_list(cls, v: Any) -> Any:
-        return [] if v is None else v
-
-    @field_validator("explanation", mode="before")
-    @classmethod
-    def _none_text(cls, v: Any) -> Any:
-        return "" if v is None else v
+    explanation: Annotated[str, EmptyIfNone] = ""
 
 
 def verification_text(report: AnomalyReport, exchange: Exchange) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-__all__ = ["ANSWER_SCHEMA", "Answer", "AnswerRegion", "contract_text"]
+__all__ = ["ANSWER_SCHEMA", "Answer", "AnswerRegion", "EmptyIfNone", "EmptyListIfNone", "contract_text"]
+
+# Models answer null where the contract says "" or []; read those as empty rather than as a broken reply.
+EmptyIfNone = BeforeValidator(lambda v: ("" if v is None else v))
+EmptyListIfNone = BeforeValidator(lambda v: ([] if v is None else v))
 
 
 class AnswerRegion(BaseModel):
@@ -19,7 +23,7 @@ class AnswerRegion(BaseModel):
     interval: list[float] | None = Field(default=None, description="[start, end] in the plot's x-axis units")
     cells: list[int] | None = Field(default=None, description="1-based keyframe-grid cell numbers")
     mark: int | None = Field(default=None, description="number of the candidate mark this region confirms")
-    label: str = ""
+    label: Annotated[str, EmptyIfNone] = ""
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @field_validator("box")
@@ -36,11 +40,6 @@ class AnswerRegion(BaseModel):
             raise ValueError("interval must have two numbers [start, end]")
         return v
 
-    @field_validator("label", mode="before")
-    @classmethod
-    def _none_label(cls, v: Any) -> Any:
-        return "" if v is None else v
-
 
 class Answer(BaseModel):
     """A VLM's verdict, validated against the contract."""
@@ -50,19 +49,9 @@ class Answer(BaseModel):
     is_anomalous: bool
     score: float | None = Field(default=None, ge=0.0, le=1.0)
     anomaly_type: str | None = None
-    regions: list[AnswerRegion] = Field(default_factory=list)
-    rejected_marks: list[int] = Field(default_factory=list)
-    explanation: str = ""
-
-    @field_validator("regions", "rejected_marks", mode="before")
-    @classmethod
-    def _none_list(cls, v: Any) -> Any:
-        return [] if v is None else v
-
-    @field_validator("explanation", mode="before")
-    @classmethod
-    def _none_text(cls, v: Any) -> Any:
-        return "" if v is None else v
+    regions: Annotated[list[AnswerRegion], EmptyListIfNone] = Field(default_factory=list)
+    rejected_marks: Annotated[list[int], EmptyListIfNone] = Field(default_factory=list)
+    explanation: Annotated[str, EmptyIfNone] = ""
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
