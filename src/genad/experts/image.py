@@ -59,19 +59,22 @@ class _Bank:
 class ImageExpert:
     """Scores images by the distance of their patch features to normal references (PatchCore-style).
 
-    ``resolution``: images are resized so the median one has about ``resolution**2`` pixels (one factor per
-    call); ``stages``: backbone outputs concatenated into patch features; ``aggregate``: side of the local
-    averaging window; ``augment``: adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies
-    of each reference to the memory bank; ``smoothing``: Gaussian sigma of the anomaly map in resized pixels;
-    ``max_bank``: cap on the memory bank (fewer augmentations, then a seeded random subset); ``mutual_fraction``:
-    share of the other images averaged in zero-shot mutual scoring; ``margin``: calibration margin (see
-    :meth:`_calibrate`); ``max_regions``: cap on the regions returned; ``threads``: onnxruntime intra-op threads
-    (``None``: its default); ``seed``: seeds the coreset, subsets and jitter; ``normalize``: ``"median"`` divides
-    each distance map by its own median (per-image normalisation), ``"none"`` keeps raw distances;
-    ``coreset``: share of each reference's patches kept by greedy k-centre selection; ``equalize``: contrast-limited
-    adaptive histogram equalisation (CLAHE) of each resized image's lightness before the network (``"clahe"``) or
-    none (``"none"``); ``pad``: pixels of mirrored border added around each image before the network and cut from
-    the feature grid afterwards, so that border patches do not see the network's zero padding (a multiple of 16).
+    ``resolution``: images are resized so the median one has about ``resolution**2`` pixels (one factor per call);
+    ``stages``: backbone outputs concatenated into patch features; ``aggregate``: side of the local averaging
+    window; ``augment``: adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies of each
+    reference to the memory bank; ``smoothing``: Gaussian sigma of the anomaly map in resized pixels; ``max_bank``:
+    cap on the memory bank (fewer augmentations, then a seeded random subset); ``mutual_fraction``: share of the
+    other images averaged in zero-shot mutual scoring; ``margin``: calibration margin (see :meth:`_calibrate`);
+    ``max_regions``: cap on the regions returned; ``threads``: onnxruntime intra-op threads (``None``: its default);
+    ``seed``: seeds the coreset, subsets and jitter; ``median_offset``: share of each map's median subtracted from
+    it (a per-image offset: an image that is off everywhere scores lower than one with a local defect); ``border``
+    and ``border_weight``: map values are multiplied by ``border_weight`` at the image's edge, rising linearly to 1
+    at ``border`` resized pixels from it (border patches see mirrored context and the framing of crops varies, so
+    they are trusted less); ``coreset``: share of each reference's patches kept by greedy k-centre selection;
+    ``equalize``: contrast-limited adaptive histogram equalisation (CLAHE) of each resized image's lightness before
+    the network (``"clahe"``) or none (``"none"``); ``pad``: pixels of mirrored border added around each image
+    before the network and cut from the feature grid afterwards, so that border patches do not see the network's
+    zero padding (a multiple of 16).
     """
 
     def __init__(
@@ -80,14 +83,16 @@ class ImageExpert:
         stages: tuple[str, ...] = ("stage2", "stage4"),
         aggregate: int = 3,
         augment: Augment = "rotations",
-        smoothing: float = 4.0,
+        smoothing: float = 8.0,
         max_bank: int = 64_000,
         mutual_fraction: float = 0.3,
         margin: float = 0.1,
         max_regions: int = 5,
         threads: int | None = None,
         seed: int = 0,
-        normalize: Literal["median", "none"] = "none",
+        median_offset: float = 0.5,
+        border: int = 32,
+        border_weight: float = 0.7,
         coreset: float = 0.25,
         equalize: Literal["clahe", "none"] = "clahe",
         pad: int = 16,
@@ -103,7 +108,9 @@ class ImageExpert:
         self.max_regions = max_regions
         self.threads = threads
         self.seed = seed
-        self.normalize = normalize
+        self.median_offset = median_offset
+        self.border = border
+        self.border_weight = border_weight
         self.coreset = coreset
         self.equalize = equalize
         self.pad = pad
@@ -151,8 +158,11 @@ class ImageExpert:
         unknown = set(self.stages) - set(FEATURE_STRIDES)
         if unknown or not self.stages:
             raise InputError(f"stages must be among {sorted(FEATURE_STRIDES)}, got {self.stages}")
-        if self.normalize not in ("median", "none"):
-            raise InputError(f"normalize must be 'median' or 'none', got {self.normalize!r}")
+        if not 0.0 <= self.median_offset <= 1.0:
+            raise InputError(f"median_offset must be between 0 and 1, got {self.median_offset}")
+        if self.border < 0 or not 0.0 <= self.border_weight <= 1.0:
+            raise InputError(f"border must be >= 0 and border_weight between 0 and 1, got {self.border}, "
+                             f"{self.border_weight}")
         if self.equalize not in ("clahe", "none"):
             raise InputError(f"equalize must be 'clahe' or 'none', got {self.equalize!r}")
         if self.pad % 16 or self.pad < 0:
@@ -289,15 +299,15 @@ class ImageExpert:
         return (resized.shape[0] // stride) * (resized.shape[1] // stride)
 
     def _smooth(self, distances: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """Patch distances (row-major on the first stage's grid) as a smoothed map of an image of ``shape``."""
+        """Patch distances (row-major on the first stage's grid) as the raw anomaly map of an image of ``shape``:
+        upsampled, smoothed, down-weighted near the border, minus ``median_offset`` times its median."""
         stride = FEATURE_STRIDES[self.stages[0]]
         h, w = shape[0] // stride, shape[1] // stride
         grid = distances.reshape(h, w).astype(np.float32)
         up = cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
         smooth = np.asarray(cv2.GaussianBlur(up, (0, 0), self.smoothing) if self.smoothing > 0 else up, np.float32)
-        if self.normalize == "median":
-            return smooth / np.float32(max(float(np.median(smooth)), 1e-6))
-        return smooth
+        offset = np.float32(self.median_offset * float(np.median(smooth)))
+        return smooth * _border_ramp(smooth.shape, self.border, self.border_weight) - offset
 
     def _reference_map(self, image: ImageSample, bank: _Bank) -> np.ndarray:
         resized = self._resize(image.pixels, bank.scale)
@@ -405,6 +415,15 @@ def _clahe(rgb: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     lab[:, :, 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(np.ascontiguousarray(lab[:, :, 0]))
     return np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
+
+
+def _border_ramp(shape: tuple[int, ...], width: int, weight: float) -> np.ndarray:
+    """Per-pixel weights of a map of ``shape``: ``weight`` on the edge, rising linearly to 1 at ``width`` pixels."""
+    if width <= 0 or weight >= 1.0:
+        return np.ones(shape[:2], np.float32)
+    ys, xs = np.arange(shape[0]), np.arange(shape[1])
+    to_edge = np.minimum.outer(np.minimum(ys, ys[::-1]), np.minimum(xs, xs[::-1])).astype(np.float32)
+    return np.asarray(weight + (1.0 - weight) * np.minimum(to_edge / width, 1.0), np.float32)
 
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
