@@ -86,7 +86,7 @@ class ImageExpert:
         smoothing: float = 8.0,
         max_bank: int = 64_000,
         mutual_fraction: float = 0.3,
-        margin: float = 0.1,
+        margin: float = 0.2,
         max_regions: int = 5,
         threads: int | None = None,
         seed: int = 0,
@@ -242,7 +242,8 @@ class ImageExpert:
         per_ref = [self._augmented(img, kind, reduce=True)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
         normal = self._normal_scores(resized, per_ref)
-        bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, self._calibrate(normal))
+        calibration = self._calibrate(normal, jittered=len(refs) == 1)
+        bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, calibration)
         cache.put(digest, bank, 1)
         return bank
 
@@ -281,16 +282,19 @@ class ImageExpert:
         return [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), j.shape).max())
                 for f, j in zip(self._features(jittered), jittered, strict=True)]
 
-    def _calibrate(self, normal: list[float]) -> _Calibration:
+    def _calibrate(self, normal: list[float], jittered: bool) -> _Calibration:
         """Threshold and scale of the logistic map from raw distance to [0, 1].
 
-        The threshold is the largest normal score times ``1 + margin`` plus one spread; the spread (the scale)
-        is the standard deviation of the normal scores floored at ``margin`` times their mean. A raw score at
-        the threshold maps to 0.5 and each further spread multiplies the odds by e.
+        The spread (the scale) is the standard deviation of the normal scores, floored at ``margin`` times their
+        mean. Leave-one-out scores are real normal images scored against fewer references than the final bank,
+        so their maximum is the threshold. Jittered copies of a single reference vary less than real normal
+        images do, so their maximum is raised by ``margin`` and one spread. A raw score at the threshold maps to
+        0.5 and each further spread multiplies the odds by e.
         """
         values = np.asarray(normal, dtype=np.float64)
-        spread = max(float(values.std()), self.margin * float(values.mean()), 1e-6)
-        return _Calibration(float(values.max()) * (1.0 + self.margin) + spread, spread, tuple(normal))
+        spread = max(float(values.std()), self.margin * abs(float(values.mean())), 1e-6)
+        threshold = float(values.max()) * (1.0 + self.margin) + spread if jittered else float(values.max())
+        return _Calibration(threshold, spread, tuple(normal))
 
     # ------------------------------------------------------------------ maps and results
     def _patches(self, resized: np.ndarray) -> int:
