@@ -9,6 +9,7 @@ where masks exist, and the accuracy of the calibrated verdict (``score >= 0.5``)
     python benchmarks/image_quality.py --sets extra   # LOCO juice bottle, DeepPCB, head CT, brain MRI, chest X-ray
     python benchmarks/image_quality.py --sets bottle screw --modes one zero
     python benchmarks/image_quality.py --expert resolution=256 augment=none
+    python benchmarks/image_quality.py --sets magnetic_tile --modes one --by-defect   # pixel AUROC per defect type
 
 Writes a Markdown table to stdout (and JSON with ``--json``).
 """
@@ -93,7 +94,26 @@ def pixel_auroc(items: list[Item], maps: list[np.ndarray]) -> float | None:
     return float(roc_auc_score(np.concatenate(truth), np.concatenate(pred)))
 
 
-def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str]) -> Row:
+def by_defect(items: list[Item], maps: list[np.ndarray]) -> dict[str, float | None]:
+    """Pixel AUROC of each defect type's images together with the good ones, of the set without that type, and
+    the type's share of all defect pixels (at the comparison size)."""
+    out: dict[str, float | None] = {}
+    area: dict[str, float] = {}
+    for it in items:
+        if it.mask is not None:
+            raw = cv2.imread(str(it.mask), cv2.IMREAD_GRAYSCALE)
+            gt = cv2.resize(raw, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_NEAREST) > 127
+            area[it.path.parent.name] = area.get(it.path.parent.name, 0.0) + float(gt.sum())
+    for kind in sorted({it.path.parent.name for it in items if it.label}):
+        alone = [i for i, it in enumerate(items) if it.path.parent.name in (kind, "good")]
+        rest = [i for i, it in enumerate(items) if it.path.parent.name != kind]
+        out[f"pixel {kind} + good"] = pixel_auroc([items[i] for i in alone], [maps[i] for i in alone])
+        out[f"pixel without {kind}"] = pixel_auroc([items[i] for i in rest], [maps[i] for i in rest])
+        out[f"share of defect pixels {kind}"] = area.get(kind, 0.0) / max(sum(area.values()), 1.0)
+    return out
+
+
+def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str], defects: bool = False) -> Row:
     items = load_set(root)
     samples = {it.path: ImageSample.from_path(it.path) for it in items}
     good = [it for it in items if it.label == 0]
@@ -106,6 +126,8 @@ def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str]) -> Row
         row.scores["1-shot"] = auroc(labels, scores)
         row.scores["1-shot acc"] = accuracy(labels, [r.score for r in results])
         row.scores["pixel 1-shot"] = pixel_auroc(rest, [r.anomaly_map for r in results])
+        if defects:
+            row.scores.update(by_defect(rest, [r.anomaly_map for r in results]))
     if "zero" in modes:
         results = expert.score_many([samples[it.path] for it in items])
         labels = [it.label for it in items]
@@ -160,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="*", default=["main"], help="set names, 'main', 'extra' or 'all'")
     parser.add_argument("--modes", nargs="*", default=["one", "zero", "all"], choices=["one", "zero", "all"])
     parser.add_argument("--expert", nargs="*", default=[], help="ImageExpert parameters as key=value")
+    parser.add_argument("--by-defect", action="store_true",
+                        help="1-shot pixel AUROC per defect type (with the good images, and the set without it)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     if not (DATA / "MANIFEST.md").is_file():
@@ -172,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         root = DATA / {**MAIN, **EXTRA}[name]
-        row = run_deeppcb(root, expert) if name == "deeppcb" else run_set(name, root, expert, args.modes)
+        if name == "deeppcb":
+            row = run_deeppcb(root, expert)
+        else:
+            row = run_set(name, root, expert, args.modes, args.by_defect)
         rows.append(row)
         print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.scores.items() if v is not None)
               + f" ({row.seconds:.0f} s)", file=sys.stderr, flush=True)
