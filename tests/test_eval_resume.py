@@ -240,3 +240,21 @@ def test_pixel_metrics_run_on_downsized_masks(tmp_path: Path) -> None:
     mean = summarize(ds, records, mode="local", shots=0)["mean"]
     assert mean["pixel_auroc"] == 1.0
     assert mean["aupro"] == pytest.approx(1.0)
+
+
+def test_run_key_follows_the_expert_and_its_parameters(tmp_path: Path) -> None:
+    from genad import Detector
+    from genad.experts.image import ImageExpert
+
+    dataset = read_dataset(_write_images(tmp_path / "data", 2, 1))
+
+    def key(**params: Any) -> str:
+        detector = Detector(mode="local", experts={"image": ImageExpert(**params)} if params else None)
+        return Runner(detector).run_key(dataset)
+
+    assert key() == key(resolution=320)  # the default expert, described by its parameters
+    assert key(resolution=256) != key()
+    assert key(border_weight=1.0) != key()
+    expert = ImageExpert()
+    expert.features_ = object()  # fitted state does not count
+    assert Runner(Detector(mode="local", experts={"image": expert})).run_key(dataset) == key()

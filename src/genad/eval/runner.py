@@ -141,6 +141,21 @@ def check_components(detector: Any, modality: str) -> None:
                                      "which does not exist in this genad installation")
 
 
+def _describe_expert(detector: Any, modality: str) -> str:
+    """The class and parameters of the expert ``detector`` uses for ``modality``: attributes holding numbers,
+    strings, booleans or tuples and lists of them; fitted state (names ending in ``_``) and objects, whose repr may
+    change from process to process, are left out."""
+    expert = (getattr(detector, "experts", None) or {}).get(modality) or MODALITIES[modality].default_expert()
+    params = sorted((k, v) for k, v in getattr(expert, "__dict__", {}).items() if not k.endswith("_") and _plain(v))
+    return f"{type(expert).__module__}.{type(expert).__qualname__}{params!r}"
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
 def protocol_detector(detector: Any, fmt: str) -> Any:
     """The detector a dataset's protocol calls for: on NAB, a copy whose series expert is the causal
     :class:`~genad.experts.series.SeriesExpert` (NAB measures streaming detection: the score of a row may use only
@@ -200,12 +215,18 @@ class Runner:
     on_result: Callable[[EvalRecord, bool], None] | None = field(default=None, repr=False)
 
     def run_key(self, dataset: Dataset) -> str:
-        """A hash of what decides each sample's result: data root and format, mode, model, shots and seed."""
+        """A hash of what decides each sample's result: data root and format, mode, model, shots, seed, the genad
+        version and, in local and hybrid mode, each expert's class and parameters."""
+        from genad import __version__
+
         client = getattr(self.detector, "client", None)
         model = getattr(client, "model", None)
         prompt = getattr(getattr(self.detector, "prompt", None), "name", None)
-        settings = [str(Path(dataset.root).resolve()), dataset.format, self.detector.resolved_mode(), model, prompt,
-                    self.shots, self.seed]
+        mode = self.detector.resolved_mode()
+        settings = [str(Path(dataset.root).resolve()), dataset.format, mode, model, prompt, self.shots, self.seed,
+                    __version__]
+        if mode in ("local", "hybrid"):
+            settings += [_describe_expert(self.detector, m) for m in sorted({it.modality for it in dataset})]
         if dataset.format == "nab":
             settings.append(NAB_PROTOCOL)
         return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
