@@ -17,7 +17,7 @@ from genad.synthetic import CATEGORIES, make_set
 __all__ = ["run_demo"]
 
 
-def run_demo(out_dir: str | Path, shots: int = 1, seed: int = 0) -> list[AnomalyReport]:
+def run_demo(out_dir: str | Path, shots: int = 3, seed: int = 0) -> list[AnomalyReport]:
     """Generate the synthetic set, score it with ``shots`` normal references per category, write overlays.
 
     Per category the first ``shots`` normal images are the references; the other normal images and every
