@@ -286,14 +286,18 @@ class ImageExpert:
         """Threshold and scale of the logistic map from raw distance to [0, 1].
 
         The spread (the scale) is the standard deviation of the normal scores, floored at ``margin`` times their
-        mean. The threshold is the largest normal score plus one spread: a few held-out scores understate the
-        upper tail of normal scores. Jittered copies of a single reference vary less than real normal images
-        do, so with them the largest score is first raised by ``margin``. A raw score at the threshold maps to
-        0.5 and each further spread multiplies the odds by e.
+        mean. Held-out references are real normal images, but a few of them understate the upper tail of normal
+        scores: the threshold is their largest score plus their standard deviation. Jittered copies of a single
+        reference vary less than real normal images do: the threshold is their largest score raised by
+        ``margin``, plus one spread. A raw score at the threshold maps to 0.5 and each further spread multiplies
+        the odds by e.
         """
         values = np.asarray(normal, dtype=np.float64)
         spread = max(float(values.std()), self.margin * abs(float(values.mean())), 1e-6)
-        threshold = float(values.max()) * (1.0 + self.margin if jittered else 1.0) + spread
+        if jittered:
+            threshold = float(values.max()) * (1.0 + self.margin) + spread
+        else:
+            threshold = float(values.max() + values.std())
         return _Calibration(threshold, spread, tuple(normal))
 
     # ------------------------------------------------------------------ maps and results
