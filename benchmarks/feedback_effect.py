@@ -7,7 +7,7 @@ are scored with every anomalous image. The inspector sees each confirmed image's
 ``Detector(mode="local", feedback=store)`` then scores the same items, so the confirmed normals join the memory
 bank. Confirmed images are never scored, and both conditions score the same items.
 
-    python benchmarks/feedback_effect.py /path/to/shared/data/magnetic_tile --confirm 5 --seeds 0 1 2 3 4
+    python benchmarks/feedback_effect.py /path/to/shared/data/elpv --confirm 5 --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
