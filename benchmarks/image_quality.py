@@ -10,6 +10,7 @@ where masks exist, and the accuracy of the calibrated verdict (``score >= 0.5``)
     python benchmarks/image_quality.py --sets bottle screw --modes one zero
     python benchmarks/image_quality.py --expert resolution=256 augment=none
     python benchmarks/image_quality.py --sets magnetic_tile --modes one --by-defect   # pixel AUROC per defect type
+    python benchmarks/image_quality.py --modes one --reference-choices 5   # 1-shot with each of 5 references
 
 Writes a Markdown table to stdout (and JSON with ``--json``).
 """
@@ -113,7 +114,25 @@ def by_defect(items: list[Item], maps: list[np.ndarray]) -> dict[str, float | No
     return out
 
 
-def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str], defects: bool = False) -> Row:
+def one_shot_spread(items: list[Item], samples: dict[Path, ImageSample], expert: ImageExpert,
+                    choices: int) -> dict[str, float | None]:
+    """1-shot image AUROC with each of the first ``choices`` good images (sorted order) as the only reference: the
+    mean, the lowest and the highest."""
+    good = [it for it in items if it.label == 0][:choices]
+    values = []
+    for ref in good:
+        rest = [it for it in items if it is not ref]
+        results = expert.score_many([samples[it.path] for it in rest], [samples[ref.path]])
+        value = auroc([it.label for it in rest], [r.raw_score for r in results])
+        if value is not None:
+            values.append(value)
+    if not values:
+        return {}
+    return {f"1-shot, {len(values)} refs: mean": float(np.mean(values)), "min": min(values), "max": max(values)}
+
+
+def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str], defects: bool = False,
+            choices: int = 1) -> Row:
     items = load_set(root)
     samples = {it.path: ImageSample.from_path(it.path) for it in items}
     good = [it for it in items if it.label == 0]
@@ -128,6 +147,8 @@ def run_set(name: str, root: Path, expert: ImageExpert, modes: list[str], defect
         row.scores["pixel 1-shot"] = pixel_auroc(rest, [r.anomaly_map for r in results])
         if defects:
             row.scores.update(by_defect(rest, [r.anomaly_map for r in results]))
+        if choices > 1:
+            row.scores.update(one_shot_spread(items, samples, expert, choices))
     if "zero" in modes:
         results = expert.score_many([samples[it.path] for it in items])
         labels = [it.label for it in items]
@@ -184,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expert", nargs="*", default=[], help="ImageExpert parameters as key=value")
     parser.add_argument("--by-defect", action="store_true",
                         help="1-shot pixel AUROC per defect type (with the good images, and the set without it)")
+    parser.add_argument("--reference-choices", type=int, default=1, metavar="N",
+                        help="also 1-shot AUROC with each of the first N good images as the reference (mean, min, max)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     if not (DATA / "MANIFEST.md").is_file():
@@ -199,11 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "deeppcb":
             row = run_deeppcb(root, expert)
         else:
-            row = run_set(name, root, expert, args.modes, args.by_defect)
+            row = run_set(name, root, expert, args.modes, args.by_defect, args.reference_choices)
         rows.append(row)
         print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in row.scores.items() if v is not None)
               + f" ({row.seconds:.0f} s)", file=sys.stderr, flush=True)
     columns = ["1-shot", "zero-shot", "all good", "pixel 1-shot", "1-shot acc", "zero-shot acc", "all good acc"]
+    columns += list(dict.fromkeys(k for r in rows for k in r.scores if k.startswith("1-shot, ") or k in ("min", "max")))
     print("| set | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for row in rows:
