@@ -80,6 +80,40 @@ def test_pcd_ascii_and_binary(tmp_path: Path) -> None:
         np.testing.assert_array_equal(sample.attributes["label"], label)
 
 
+# Eight points (x = linspace(0, 1), y = 0, z = 2.5, label = 7), field by field, compressed by liblzf through the
+# python-lzf package (0.2.6); genad does not depend on it.
+_LZF_CLOUD = bytes.fromhex("0e000000002549123e2549923eb76ddb20070c123f6edb363fb76d5b3f0000802003e01700012040e013030007"
+                           "203ee01103010000")
+
+
+def test_pcd_binary_compressed(tmp_path: Path) -> None:
+    head = ("VERSION .7\nFIELDS x y z label\nSIZE 4 4 4 4\nTYPE F F F U\nCOUNT 1 1 1 1\n"
+            "WIDTH 8\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS 8\nDATA binary_compressed\n")
+    sizes = np.array([len(_LZF_CLOUD), 8 * 16], "<u4").tobytes()
+    path = tmp_path / "c.pcd"
+    path.write_bytes(head.encode() + sizes + _LZF_CLOUD)
+    sample = PointCloudSample.from_path(path)
+    expected = np.stack([np.linspace(0, 1, 8), np.zeros(8), np.full(8, 2.5)], axis=1)
+    np.testing.assert_allclose(sample.points, expected, rtol=1e-6)
+    np.testing.assert_array_equal(sample.attributes["label"], np.full(8, 7))
+    path.write_bytes(head.encode() + sizes + _LZF_CLOUD[:-5])
+    with pytest.raises(CorruptInputError):
+        PointCloudSample.from_path(path)
+
+
+def test_lzf_literals_and_overlapping_back_references() -> None:
+    from genad.samples.pointcloud import _lzf_decompress
+
+    # "abc" as literals, then 9 bytes copied from 3 back: the copy overlaps its own output.
+    assert _lzf_decompress(bytes([2]) + b"abc" + bytes([0xE0, 0, 2]), 12) == b"abcabcabcabc"
+    # a short back reference (length 3 + 2) from 5 back, without overlap.
+    assert _lzf_decompress(bytes([4]) + b"hello" + bytes([0x60, 4]), 10) == b"hellohello"
+    with pytest.raises(CorruptInputError):
+        _lzf_decompress(bytes([0x20, 9]), 3)  # refers before the start
+    with pytest.raises(CorruptInputError):
+        _lzf_decompress(bytes([2]) + b"abc", 4)  # expands to the wrong size
+
+
 def test_xyz_text_with_normals(tmp_path: Path) -> None:
     pts = _cloud(10)
     normals = pts / np.linalg.norm(pts, axis=1, keepdims=True)

@@ -240,8 +240,11 @@ def _read_pcd(path: Path) -> PointCloudSample:
         if len(body) < n * dtype.itemsize:
             raise CorruptInputError(f"{path} is truncated: {n} points announced")
         data = np.frombuffer(body, dtype=dtype, count=n)
+    elif kind == "binary_compressed":
+        data = _pcd_compressed(body, dtype, n, path)
     else:
-        raise UnsupportedInputError(f"{path}: PCD DATA {kind!r} is not supported (use ascii or binary)")
+        raise UnsupportedInputError(f"{path}: PCD DATA {kind!r} is not supported "
+                                    "(use ascii, binary or binary_compressed)")
     table = {f: np.asarray(data[f]) for f in fields if f != "_"}
     table = {f: v for f, v in table.items() if v.ndim == 1}
     sample = PointCloudSample(**_split_columns(table, str(path)), name=str(path))
@@ -249,6 +252,67 @@ def _read_pcd(path: Path) -> PointCloudSample:
     if keep.all():
         return sample
     return _subset(sample, keep)
+
+
+def _pcd_compressed(body: bytes, dtype: np.dtype, n: int, path: Path) -> np.ndarray:
+    """Points of a PCD ``binary_compressed`` body: two little-endian uint32 (compressed and raw size), then LZF
+    data that expands to each field's ``n`` values in turn (field by field, not point by point)."""
+    if len(body) < 8:
+        raise CorruptInputError(f"{path} is truncated: no compressed-size header")
+    packed, size = (int(v) for v in np.frombuffer(body[:8], "<u4"))
+    if size != n * dtype.itemsize or len(body) < 8 + packed:
+        raise CorruptInputError(f"{path}: compressed PCD sizes do not match {n} points")
+    raw = _lzf_decompress(body[8:8 + packed], size)
+    data = np.zeros(n, dtype)
+    offset = 0
+    for name in dtype.names or ():
+        sub = dtype.fields[name][0] if dtype.fields else dtype
+        block = n * sub.itemsize
+        data[name] = np.frombuffer(raw, dtype=sub.base, count=n * max(1, int(np.prod(sub.shape))),
+                                   offset=offset).reshape((n, *sub.shape))
+        offset += block
+    return data
+
+
+def _lzf_decompress(packed: bytes, size: int) -> bytes:
+    """Expand LZF data (liblzf's format, as PCL writes it) to exactly ``size`` bytes.
+
+    Each control byte below 32 starts a run of ``control + 1`` literal bytes; any other is a back reference of
+    ``control >> 5`` (7 means "add the next byte") plus 2 bytes, starting ``((control & 31) << 8) + next + 1``
+    bytes back in the output. Malformed input raises :class:`CorruptInputError`.
+    """
+    out = bytearray()
+    i, end = 0, len(packed)
+    try:
+        while i < end:
+            control = packed[i]
+            i += 1
+            if control < 32:
+                run = packed[i:i + control + 1]
+                if len(run) != control + 1:
+                    raise IndexError
+                out += run
+                i += control + 1
+                continue
+            length = control >> 5
+            if length == 7:
+                length += packed[i]
+                i += 1
+            distance = ((control & 31) << 8) + packed[i] + 1
+            i += 1
+            length += 2
+            start = len(out) - distance
+            if start < 0:
+                raise IndexError
+            if distance >= length:
+                out += out[start:start + length]
+            else:  # the copy overlaps what it writes: repeat the last ``distance`` bytes
+                out += (out[start:] * (length // distance + 1))[:length]
+    except IndexError:
+        raise CorruptInputError("LZF data is truncated or refers before its start") from None
+    if len(out) != size:
+        raise CorruptInputError(f"LZF data expands to {len(out)} bytes, {size} expected")
+    return bytes(out)
 
 
 def _subset(sample: PointCloudSample, keep: np.ndarray) -> PointCloudSample:
