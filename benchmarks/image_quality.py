@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -79,6 +80,13 @@ def accuracy(labels: list[int], scores: list[float]) -> float:
     return float(np.mean([(s >= 0.5) == bool(y) for y, s in zip(labels, scores, strict=True)]))
 
 
+@lru_cache(maxsize=4096)
+def mask_at_side(path: Path) -> np.ndarray:
+    """The ground-truth mask at ``path`` as a boolean ``PIXEL_SIDE`` x ``PIXEL_SIDE`` array (read once per run)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    return cv2.resize(raw, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_NEAREST) > 127
+
+
 def pixel_auroc(items: list[Item], maps: list[np.ndarray]) -> float | None:
     if not any(it.mask is not None for it in items):
         return None
@@ -86,10 +94,7 @@ def pixel_auroc(items: list[Item], maps: list[np.ndarray]) -> float | None:
     for it, m in zip(items, maps, strict=True):
         if it.label and it.mask is None:
             continue
-        gt = np.zeros((PIXEL_SIDE, PIXEL_SIDE), bool)
-        if it.mask is not None:
-            raw = cv2.imread(str(it.mask), cv2.IMREAD_GRAYSCALE)
-            gt = cv2.resize(raw, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_NEAREST) > 127
+        gt = mask_at_side(it.mask) if it.mask is not None else np.zeros((PIXEL_SIDE, PIXEL_SIDE), bool)
         truth.append(gt.ravel())
         pred.append(cv2.resize(m.astype(np.float32), (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_AREA).ravel())
     return float(roc_auc_score(np.concatenate(truth), np.concatenate(pred)))
@@ -102,9 +107,7 @@ def by_defect(items: list[Item], maps: list[np.ndarray]) -> dict[str, float | No
     area: dict[str, float] = {}
     for it in items:
         if it.mask is not None:
-            raw = cv2.imread(str(it.mask), cv2.IMREAD_GRAYSCALE)
-            gt = cv2.resize(raw, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_NEAREST) > 127
-            area[it.path.parent.name] = area.get(it.path.parent.name, 0.0) + float(gt.sum())
+            area[it.path.parent.name] = area.get(it.path.parent.name, 0.0) + float(mask_at_side(it.mask).sum())
     for kind in sorted({it.path.parent.name for it in items if it.label}):
         alone = [i for i, it in enumerate(items) if it.path.parent.name in (kind, "good")]
         rest = [i for i, it in enumerate(items) if it.path.parent.name != kind]
@@ -180,8 +183,7 @@ def run_deeppcb(root: Path, expert: ImageExpert) -> Row:
         template = root / "good" / t.name.replace("_test", "_temp")
         r = expert.score(ImageSample.from_path(t), [ImageSample.from_path(template)])
         flagged.append(r.score >= 0.5)
-        mask = cv2.imread(str(root / "ground_truth" / "defect" / f"{t.stem}_mask.png"), cv2.IMREAD_GRAYSCALE)
-        truth.append((cv2.resize(mask, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_NEAREST) > 127).ravel())
+        truth.append(mask_at_side(root / "ground_truth" / "defect" / f"{t.stem}_mask.png").ravel())
         pred.append(cv2.resize(r.anomaly_map, (PIXEL_SIDE, PIXEL_SIDE), interpolation=cv2.INTER_AREA).ravel())
     row.scores["pixel 1-shot"] = float(roc_auc_score(np.concatenate(truth), np.concatenate(pred)))
     row.scores["1-shot acc"] = float(np.mean(flagged))

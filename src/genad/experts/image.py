@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar
 
 import cv2
@@ -241,8 +242,7 @@ class ImageExpert:
         kind = self._bank_augmentation(sum(self._patches(r) for r in resized))
         per_ref = [self._augmented(img, kind, reduce=True)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
-        normal = self._normal_scores(resized, per_ref)
-        calibration = self._calibrate(normal, jittered=len(refs) == 1)
+        calibration = self._reference_calibration(resized, per_ref)
         bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, calibration)
         cache.put(digest, bank, 1)
         return bank
@@ -261,8 +261,8 @@ class ImageExpert:
         rng = np.random.default_rng(self.seed)
         return features[np.sort(rng.choice(features.shape[0], self.max_bank, replace=False))]
 
-    def _normal_scores(self, resized: list[np.ndarray], per_ref: list[np.ndarray]) -> list[float]:
-        """Raw scores of images known to be normal, for calibration.
+    def _reference_calibration(self, resized: list[np.ndarray], per_ref: list[np.ndarray]) -> _Calibration:
+        """The calibration from raw scores of images known to be normal.
 
         With two or more references: each of up to four references scored against a bank of the others
         (leave-one-out). With one: four jittered copies of it (shifted by up to 2 %, brightness and contrast
@@ -277,10 +277,11 @@ class ImageExpert:
                 others = self._cap(np.concatenate([per_ref[j] for j in range(n) if j != i]))
                 distances = nn_distances(self._augmented(resized[i], "none")[0], others)
                 scores.append(float(self._smooth(distances, resized[i].shape).max()))
-            return scores
+            return self._calibrate(scores, jittered=False)
         jittered = [_jitter(resized[0], np.random.default_rng(self.seed + k)) for k in range(4)]
-        return [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), j.shape).max())
-                for f, j in zip(self._features(jittered), jittered, strict=True)]
+        scores = [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), j.shape).max())
+                  for f, j in zip(self._features(jittered), jittered, strict=True)]
+        return self._calibrate(scores, jittered=True)
 
     def _calibrate(self, normal: list[float], jittered: bool) -> _Calibration:
         """Threshold and scale of the logistic map from raw distance to [0, 1].
@@ -425,13 +426,18 @@ def _clahe(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.cvtColor(lab, cv2.COLOR_LAB2RGB))
 
 
+@lru_cache(maxsize=32)
 def _border_ramp(shape: tuple[int, ...], width: int, weight: float) -> np.ndarray:
-    """Per-pixel weights of a map of ``shape``: ``weight`` on the edge, rising linearly to 1 at ``width`` pixels."""
+    """Per-pixel weights of a map of ``shape``: ``weight`` on the edge, rising linearly to 1 at ``width`` pixels
+    (cached per shape, and read-only)."""
     if width <= 0 or weight >= 1.0:
-        return np.ones(shape[:2], np.float32)
-    ys, xs = np.arange(shape[0]), np.arange(shape[1])
-    to_edge = np.minimum.outer(np.minimum(ys, ys[::-1]), np.minimum(xs, xs[::-1])).astype(np.float32)
-    return np.asarray(weight + (1.0 - weight) * np.minimum(to_edge / width, 1.0), np.float32)
+        ramp = np.ones(shape[:2], np.float32)
+    else:
+        ys, xs = np.arange(shape[0]), np.arange(shape[1])
+        to_edge = np.minimum.outer(np.minimum(ys, ys[::-1]), np.minimum(xs, xs[::-1])).astype(np.float32)
+        ramp = np.asarray(weight + (1.0 - weight) * np.minimum(to_edge / width, 1.0), np.float32)
+    ramp.setflags(write=False)
+    return ramp
 
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -266,11 +266,8 @@ def _pcd_compressed(body: bytes, dtype: np.dtype, n: int, path: Path) -> np.ndar
     data = np.zeros(n, dtype)
     offset = 0
     for name in dtype.names or ():
-        sub = dtype.fields[name][0] if dtype.fields else dtype
-        block = n * sub.itemsize
-        data[name] = np.frombuffer(raw, dtype=sub.base, count=n * max(1, int(np.prod(sub.shape))),
-                                   offset=offset).reshape((n, *sub.shape))
-        offset += block
+        data[name] = np.frombuffer(raw, dtype=dtype[name], count=n, offset=offset)
+        offset += n * dtype[name].itemsize
     return data
 
 
