@@ -184,8 +184,9 @@ def test_category_filter_and_errors(tmp_path: Path) -> None:
 
 EXPECTED = {
     "mvtec_ad": ("mvtec", 29, 15), "mvtec_loco": ("loco", 10, 5), "deeppcb": ("deeppcb", 40, 20),
-    "ucsd_ped2": ("ucsd", 3, 3), "nab": ("nab", 40, 36), "skab": ("skab", 25, 24), "ucr_anomaly": ("ucr", 3, 3),
+    "ucsd_ped2": ("ucsd", 7, 7), "nab": ("nab", 40, 36), "skab": ("skab", 25, 24), "ucr_anomaly": ("ucr", 4, 4),
     "nasa_smap_msl": ("smap", 4, 4), "pointcloud_mesh_defects": ("pointcloud", 72, 48),
+    "kolektorsdd": ("mvtec", 16, 9), "bsdata": ("mvtec", 17, 10), "aitex_fabric": ("mvtec", 14, 8),
 }
 
 
@@ -200,7 +201,7 @@ def test_shared_data_layouts(shared_data: Path, folder: str) -> None:
 @pytest.mark.shared_data
 def test_shared_ground_truth_agrees_with_labels(shared_data: Path) -> None:
     ucsd = read_dataset(shared_data / "ucsd_ped2")
-    assert [int(it.frame_labels.sum()) for it in ucsd] == [120, 86, 135]  # type: ignore[union-attr]
+    assert [int(it.frame_labels.sum()) for it in ucsd] == [120, 86, 146, 129, 159, 135, 120]  # type: ignore[union-attr]
     pc = read_dataset(shared_data / "pointcloud_mesh_defects")
     assert all((it.point_labels.sum() > 0) == bool(it.label) for it in pc)  # type: ignore[union-attr]
     nab = read_dataset(shared_data / "nab")
