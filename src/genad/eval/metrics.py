@@ -6,7 +6,8 @@ category with only anomalous samples reports ``nan`` AUROC instead of failing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
@@ -16,7 +17,10 @@ from genad.errors import InputError
 __all__ = [
     "aupro",
     "auroc",
+    "auroc_ci",
+    "auroc_of_groups",
     "average_precision",
+    "bootstrap_ci",
     "f1_max",
     "frame_auroc",
     "pixel_auroc",
@@ -173,3 +177,51 @@ def _mask(ranges: Sequence[tuple[int, int]], length: int) -> np.ndarray:
             raise InputError(f"range ({a}, {b}) outside a series of {length} points")
         m[a:b + 1] = True
     return m
+
+
+def bootstrap_ci(statistic: Callable[..., float], *groups: Sequence[Any], n_resamples: int = 1000,
+                 confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*groups)``, each group resampled on its own with replacement.
+
+    A group is a sequence of resampling units (samples, clips, files); ``statistic`` gets one list per group.
+    Resampling groups separately keeps their sizes: pass the normal and the anomalous samples of a category as
+    two groups so every resample has both classes, and several categories' groups to bound a mean over them.
+    ``(nan, nan)`` when a group is empty or the statistic is undefined on the data.
+    """
+    from scipy.stats import bootstrap
+
+    if not groups or any(len(g) == 0 for g in groups) or not np.isfinite(statistic(*groups)):
+        return float("nan"), float("nan")
+    units = [list(g) for g in groups]
+
+    def on_indices(*indices: np.ndarray) -> float:
+        return statistic(*([g[int(i)] for i in idx] for g, idx in zip(units, indices, strict=True)))
+
+    result = bootstrap(tuple(np.arange(len(g)) for g in units), on_indices, n_resamples=n_resamples,
+                       vectorized=False, confidence_level=confidence, method="percentile",
+                       rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def auroc_ci(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float], *, n_resamples: int = 1000,
+             confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap interval of :func:`auroc`, resampling the normal and the anomalous samples separately."""
+    y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
+    if not _check(y, s):
+        return float("nan"), float("nan")
+
+    return bootstrap_ci(auroc_of_groups, s[y == 0].tolist(), s[y == 1].tolist(), n_resamples=n_resamples,
+                        confidence=confidence, seed=seed)
+
+
+def auroc_of_groups(normal: Sequence[float], anomalous: Sequence[float]) -> float:
+    """AUROC from the scores of normal and of anomalous samples: the chance an anomalous one scores higher (ties
+    count half). Equal to :func:`auroc`, and fast on small sets (pairwise comparison)."""
+    a, n = np.asarray(anomalous, dtype=np.float64), np.asarray(normal, dtype=np.float64)
+    if a.size == 0 or n.size == 0:
+        return float("nan")
+    if a.size * n.size > 4_000_000:
+        return auroc(np.r_[np.zeros(n.size), np.ones(a.size)], np.r_[n, a])
+    diff = a[:, None] - n[None, :]
+    return float((np.count_nonzero(diff > 0) + 0.5 * np.count_nonzero(diff == 0)) / diff.size)
