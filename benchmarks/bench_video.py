@@ -20,9 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad.experts.video import VideoExpert
-from genad.render.video import VideoRenderer
-from genad.samples.video import VideoSample
+from genad.modalities.video._expert import VideoExpert
+from genad.modalities.video._render import VideoRenderer
+from genad.modalities.video._sample import VideoSample
 
 TARGET_SECONDS = 5.0
 SIZE = (640, 480)

@@ -3,7 +3,7 @@
 For each seed, the category's normal images (its ``good`` folder only; no other label is looked at to choose) are
 shuffled: the first is the 1-shot reference, the next ``--confirm`` are shown to a simulated inspector, and the rest
 are scored with every anomalous image. The inspector sees each confirmed image's 1-shot report and marks it right
-(if it said normal) or wrong (if it said anomalous) in a fresh :class:`~genad.feedback.FeedbackStore`; a
+(if it said normal) or wrong (if it said anomalous) in a fresh :class:`~genad._feedback.FeedbackStore`; a
 ``Detector(mode="local", feedback=store)`` then scores the same items, so the confirmed normals join the memory
 bank. Confirmed images are never scored, and both conditions score the same items.
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genad.detector import Detector
-from genad.eval.datasets import read_dataset
-from genad.eval.metrics import auroc
-from genad.feedback import FeedbackStore
+from genad._detector import Detector
+from genad._feedback import FeedbackStore
+from genad.eval._datasets import read_dataset
+from genad.metrics import auroc
 
 
 def run_seed(items: list, category: str, confirm: int, seed: int) -> dict[str, float]:

@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from genad.experts.image import ImageExpert
-from genad.samples.image import ImageSample
+from genad.modalities.image._expert import ImageExpert
+from genad.modalities.image._sample import ImageSample
 
 DATA = Path(os.environ.get("GENAD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MAIN = {

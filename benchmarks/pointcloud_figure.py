@@ -18,9 +18,9 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from genad.experts.pointcloud import PointCloudExpert
-from genad.render.pointcloud import PointCloudRenderer
-from genad.samples.pointcloud import PointCloudSample
+from genad.modalities.pointcloud._expert import PointCloudExpert
+from genad.modalities.pointcloud._render import PointCloudRenderer
+from genad.modalities.pointcloud._sample import PointCloudSample
 
 
 def part(seed: int, dent: bool) -> PointCloudSample:

@@ -1,4 +1,4 @@
-"""Quality of :class:`~genad.experts.pointcloud.PointCloudExpert` on a point-cloud anomaly folder.
+"""Quality of :class:`~genad.modalities.pointcloud._expert.PointCloudExpert` on a point-cloud anomaly folder.
 
 Layout: ``<root>/<object>/good/*.ply`` and ``<root>/<object>/<defect>/*.ply`` with a per-point ``label``
 (``../shared/data/pointcloud_mesh_defects``). Per object: object AUROC (good vs anomalous clouds) and point AUROC
@@ -26,9 +26,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from sklearn.metrics import roc_auc_score
 
-from genad.eval.datasets import read_dataset
-from genad.experts.pointcloud import PointCloudExpert
-from genad.samples.pointcloud import PointCloudSample
+from genad.eval._datasets import read_dataset
+from genad.modalities.pointcloud._expert import PointCloudExpert
+from genad.modalities.pointcloud._sample import PointCloudSample
 
 MODES = ("one-shot", "pose-free", "zero-shot", "batch")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from genad.eval.datasets import read_dataset
-from genad.experts.base import ExpertResult
-from genad.experts.video import VideoExpert
-from genad.samples.video import VideoSample
+from genad._expert import ExpertResult
+from genad.eval._datasets import read_dataset
+from genad.modalities.video._expert import VideoExpert
+from genad.modalities.video._sample import VideoSample
 
 UCSD_FPS = 10.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2"

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 from genad import Detector
-from genad.eval.cli import format_table
-from genad.eval.datasets import read_dataset
-from genad.eval.html import write_report
-from genad.eval.runner import Runner, summarize
+from genad.eval._cli import format_table
+from genad.eval._datasets import read_dataset
+from genad.eval._html import write_report
+from genad.eval._runner import Runner, summarize
 from genad.synthetic import write_set
 
 

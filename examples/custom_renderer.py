@@ -28,8 +28,8 @@ import numpy as np
 from scipy.signal import spectrogram
 
 from genad import Detector, Region, Rendering, SeriesSample, ViewRegion
-from genad.prompts.messages import Message
-from genad.render.base import Mapped
+from genad._messages import Message
+from genad._rendering import Mapped
 from genad.testing import ScriptedClient, check_renderer
 
 

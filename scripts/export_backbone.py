@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genad.experts._backbone import FEATURE_STRIDES, MEAN, STD, build_model, read_state_dict, weights_path
+from genad.modalities.image._backbone import FEATURE_STRIDES, MEAN, STD, build_model, read_state_dict, weights_path
 
 
 def verify(model_bytes: bytes, size: int = 224) -> float:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from genad import Detector, ExpertResult, OpenAIClient, Region
-from genad.cli import main
+from genad._cli import main
 from loopback import LoopbackVLM, answer_json, chat_completion
 
 REGION = {"image": 2, "box": [40, 30, 90, 80], "interval": None, "cells": None, "mark": None,

@@ -12,7 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genad.clients.openai import OpenAIClient, endpoint_configured
+from genad._contract import ANSWER_SCHEMA
+from genad._messages import ImagePart, Message
+from genad._openai import OpenAIClient, endpoint_configured
+from genad._parse import parse_answer
+from genad._report import Usage
 from genad.errors import (
     BackendConnectionError,
     BackendStatusError,
@@ -22,10 +26,6 @@ from genad.errors import (
     RateLimitError,
     RefusalError,
 )
-from genad.parse import parse_answer
-from genad.prompts.contract import ANSWER_SCHEMA
-from genad.prompts.messages import ImagePart, Message
-from genad.report import Usage
 from loopback import LoopbackVLM, Scripted, answer_json, chat_completion, error_body
 
 KEY = "sk-loopback-SECRET-0123456789abcdef"

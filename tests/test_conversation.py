@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from genad import AnomalyReport, Detector, OpenAIClient
-from genad.conversation import FOLLOWUP_SCHEMA, Conversation
+from genad._conversation import FOLLOWUP_SCHEMA, Conversation
 from genad.errors import ConfigurationError, InputError
 from genad.testing import ScriptedClient
 from loopback import LoopbackVLM, answer_json, chat_completion

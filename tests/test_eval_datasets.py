@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genad.errors import DataError
-from genad.eval.datasets import detect_format, load_mask, read_dataset, read_ply_labels
+from genad.eval._datasets import detect_format, load_mask, read_dataset, read_ply_labels
 
 
 def _png(path: Path, value: int = 0, size: int = 8) -> None:

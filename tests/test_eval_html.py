@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genad.eval.datasets import Dataset, EvalItem, read_dataset
-from genad.eval.html import render_report, write_report
-from genad.eval.runner import EvalRecord, summarize
-from genad.report import AnomalyReport, Region
+from genad._report import AnomalyReport, Region
+from genad.eval._datasets import Dataset, EvalItem, read_dataset
+from genad.eval._html import render_report, write_report
+from genad.eval._runner import EvalRecord, summarize
 
 
 def _image_run(root: Path) -> tuple[Dataset, list[EvalRecord]]:

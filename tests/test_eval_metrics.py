@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 
 from genad.errors import InputError
-from genad.eval.metrics import (
+from genad.metrics import (
     aupro,
     auroc,
     average_precision,

@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 import pytest
 
-from genad._modalities import MODALITIES, Modality
-from genad.clients.cache import CachedClient
+from genad._cache import CachedClient
+from genad._messages import Message
+from genad._registry import MODALITIES, Modality
+from genad._report import AnomalyReport, Usage
 from genad.errors import BackendConnectionError, ConfigurationError, ParseError
-from genad.eval.datasets import read_dataset
-from genad.eval.runner import EvalRecord, Runner, check_components, select_references, summarize
-from genad.prompts.messages import Message
-from genad.report import AnomalyReport, Usage
+from genad.eval._datasets import read_dataset
+from genad.eval._runner import EvalRecord, Runner, check_components, select_references, summarize
 from genad.testing import ScriptedClient
 
 
@@ -136,8 +136,8 @@ def test_references_are_seeded_and_left_out(tmp_path: Path) -> None:
 
 
 def test_missing_expert_is_a_typed_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(MODALITIES, "video", Modality("video", "genad.samples.image:ImageSample",
-                                                      "genad.render.image:ImageRenderer",
+    monkeypatch.setitem(MODALITIES, "video", Modality("video", "genad.modalities.image._sample:ImageSample",
+                                                      "genad.modalities.image._render:ImageRenderer",
                                                       "genad.experts.not_written_yet:VideoExpert", (".mp4",)))
     local = CountingDetector()
     local.resolved_mode = lambda: "local"  # type: ignore[method-assign]
@@ -244,7 +244,7 @@ def test_pixel_metrics_run_on_downsized_masks(tmp_path: Path) -> None:
 
 def test_run_key_follows_the_expert_and_its_parameters(tmp_path: Path) -> None:
     from genad import Detector
-    from genad.experts.image import ImageExpert
+    from genad.modalities.image._expert import ImageExpert
 
     dataset = read_dataset(_write_images(tmp_path / "data", 2, 1))
 

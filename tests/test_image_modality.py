@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from genad import ImageRenderer, ImageSample, load_sample
+from genad._rendering import ViewRegion
+from genad._report import Region
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.render.base import ViewRegion
-from genad.report import Region
 from genad.testing import check_renderer
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad._overlay import draw_report
-from genad.marks import blend_heatmap, draw_marks
-from genad.render.image import ImageRenderer, ImageRendering
-from genad.report import AnomalyReport, Region
-from genad.samples.image import ImageSample
+from genad._report import AnomalyReport, Region
+from genad.annotate import blend_heatmap, draw_marks, draw_report
+from genad.modalities.image._render import ImageRenderer, ImageRendering
+from genad.modalities.image._sample import ImageSample
 
 
 def _sample() -> ImageSample:
@@ -36,7 +35,7 @@ def test_marks_are_drawn_where_the_regions_project() -> None:
 def test_marked_rendering_maps_back_like_the_plain_one() -> None:
     rendering = ImageRenderer(max_side=300).render(_sample())
     marked = draw_marks(rendering, [Region(box=(0.0, 0.0, 60.0, 60.0))])
-    from genad.render.base import ViewRegion
+    from genad._rendering import ViewRegion
 
     view = ViewRegion(0, box=(10.0, 10.0, 20.0, 20.0))
     assert marked.to_native(view).region.box == rendering.to_native(view).region.box  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genad._modalities import load_sample, modality_of
+from genad._registry import load_sample, modality_of
 from genad.errors import UnsupportedInputError
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genad.errors import InputError
-from genad.eval.nab import (
+from genad.eval._nab import (
     NabFile,
     nab_scores,
     optimize_threshold,

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genad.prompts.ladder import LadderPrompt, PromptContext, study_wording
-from genad.render.base import Rendering
+from genad._ladder import LadderPrompt, PromptContext, study_wording
+from genad._rendering import Rendering
 
 LEVELS = {"naive": "task", "task_only": "task", "class_information": "class", "human_expertise": "expertise",
           "normal_rules": "rules", "som": "task"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from genad._parse import FreeTextAnswer, find_json_object, is_free_text, parse_answer, parse_free_text
 from genad.errors import ParseError
-from genad.parse import FreeTextAnswer, find_json_object, is_free_text, parse_answer, parse_free_text
 
 CONTRACT = {"is_anomalous": True, "score": 0.8, "anomaly_type": "scratch",
             "regions": [{"image": 2, "box": [1, 2, 3, 4], "label": "scratch", "confidence": 0.7}],

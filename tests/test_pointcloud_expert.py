@@ -10,8 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from genad.errors import InputError
-from genad.experts.pointcloud import PointCloudExpert, register
-from genad.samples.pointcloud import PointCloudSample
+from genad.modalities.pointcloud._expert import PointCloudExpert, register
+from genad.modalities.pointcloud._sample import PointCloudSample
 
 SIZE = (1.0, 0.6, 0.3)
 
@@ -47,7 +47,7 @@ def _posed(sample: PointCloudSample, seed: int) -> PointCloudSample:
 
 
 def test_register_recovers_any_pose() -> None:
-    from genad.experts.pointcloud import _surface
+    from genad.modalities.pointcloud._expert import _surface
 
     ref, _ = _part(0)
     test, _ = _part(1)

@@ -7,10 +7,10 @@ import pickle
 import numpy as np
 import pytest
 
-from genad.render.base import ViewRegion
-from genad.render.pointcloud import PointCloudRenderer, PointCloudRendering
-from genad.report import Region
-from genad.samples.pointcloud import PointCloudSample
+from genad._rendering import ViewRegion
+from genad._report import Region
+from genad.modalities.pointcloud._render import PointCloudRenderer, PointCloudRendering
+from genad.modalities.pointcloud._sample import PointCloudSample
 
 
 def _sphere(n: int = 3000, seed: int = 0) -> PointCloudSample:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.samples.pointcloud import PointCloudSample
+from genad.modalities.pointcloud._sample import PointCloudSample
 
 
 def _cloud(n: int = 50, seed: int = 0) -> np.ndarray:
@@ -102,7 +102,7 @@ def test_pcd_binary_compressed(tmp_path: Path) -> None:
 
 
 def test_lzf_literals_and_overlapping_back_references() -> None:
-    from genad.samples.pointcloud import _lzf_decompress
+    from genad.modalities.pointcloud._sample import _lzf_decompress
 
     # "abc" as literals, then 9 bytes copied from 3 back: the copy overlaps its own output.
     assert _lzf_decompress(bytes([2]) + b"abc" + bytes([0xE0, 0, 2]), 12) == b"abcabcabcabc"

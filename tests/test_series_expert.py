@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from genad.errors import InputError
-from genad.experts.series import Mode, SeriesExpert, quiet_repeats, rank_discount
-from genad.samples.series import SeriesSample
+from genad.modalities.series._expert import Mode, SeriesExpert, quiet_repeats, rank_discount
+from genad.modalities.series._sample import SeriesSample
 
 
 def _noisy(n: int = 1200, seed: int = 0) -> np.ndarray:
@@ -145,9 +145,9 @@ def test_detects_the_nab_jump(shared_data: Path) -> None:
 
 
 def test_nab_runs_score_every_file_causally_without_references(tmp_path: Path) -> None:
-    from genad.detector import Detector
-    from genad.eval.datasets import read_dataset
-    from genad.eval.runner import Runner, protocol_detector
+    from genad._detector import Detector
+    from genad.eval._datasets import read_dataset
+    from genad.eval._runner import Runner, protocol_detector
 
     stamps = pd.date_range("2024-01-01", periods=400, freq="5min")
     for name in ("quiet", "jump"):

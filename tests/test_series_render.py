@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genad.prompts.ladder import LadderPrompt, PromptContext
-from genad.render.base import ViewRegion
-from genad.render.series import SeriesRenderer, minmax_decimate
-from genad.report import Region
-from genad.samples.series import SeriesSample
+from genad._ladder import LadderPrompt, PromptContext
+from genad._rendering import ViewRegion
+from genad._report import Region
+from genad.modalities.series._render import SeriesRenderer, minmax_decimate
+from genad.modalities.series._sample import SeriesSample
 
 
 def _datetime_sample(n: int = 500) -> SeriesSample:

@@ -58,7 +58,7 @@ def test_write_set_uses_the_mvtec_layout(tmp_path: Path) -> None:
 
 def test_demo_writes_overlays_and_finds_the_defects(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from genad.demo import run_demo
+    from genad._demo import run_demo
 
     reports = run_demo(tmp_path)
     assert len(reports) == 2 * (2 + 3)

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from genad import AnomalyReport, Detector, ExpertResult, OpenAIClient, Region
-from genad.cli import main
+from genad._cli import main
+from genad._verify import VERIFY_SCHEMA
 from genad.testing import ScriptedClient
-from genad.verify import VERIFY_SCHEMA
 from loopback import LoopbackVLM, answer_json, chat_completion
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from genad._rendering import ViewRegion
+from genad._report import Region
 from genad.errors import InputError
-from genad.render.base import ViewRegion
-from genad.render.video import (
+from genad.modalities.video._render import (
     VideoRenderer,
     VideoRendering,
     cell_intervals,
@@ -17,8 +18,7 @@ from genad.render.video import (
     select_keyframes,
     uniform_keyframes,
 )
-from genad.report import Region
-from genad.samples.video import VideoSample
+from genad.modalities.video._sample import VideoSample
 
 
 def scene_cut_video(n_frames: int = 200, cuts: tuple[int, ...] = (37, 121), fps: float = 10.0) -> VideoSample:

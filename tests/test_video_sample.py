@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.samples.video import DEFAULT_FPS, VideoSample
+from genad.modalities.video._sample import DEFAULT_FPS, VideoSample
 
 WIDTH, HEIGHT, BITS = 160, 120, 8
 

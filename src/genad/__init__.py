@@ -7,32 +7,32 @@
 from typing import TYPE_CHECKING, Any
 
 from genad import errors
-from genad._modalities import load_sample
-from genad.clients.base import Reply, VLMClient
-from genad.clients.cache import CachedClient
-from genad.conversation import Conversation, FollowUp
-from genad.detector import Detector
-from genad.experts.base import Expert, ExpertResult
-from genad.experts.image import ImageExpert
-from genad.experts.pointcloud import PointCloudExpert
-from genad.experts.series import SeriesExpert
-from genad.experts.video import VideoExpert
-from genad.feedback import Feedback, FeedbackStore
-from genad.parse import parse_answer
-from genad.prompts.ladder import LadderPrompt, PromptBuilder, PromptContext
-from genad.render.base import Mapped, Renderer, Rendering, ViewRegion
-from genad.render.image import ImageRenderer
-from genad.render.pointcloud import PointCloudRenderer
-from genad.render.series import SeriesRenderer
-from genad.render.video import VideoRenderer
-from genad.report import AnomalyReport, Region, Usage
-from genad.samples.image import ImageSample
-from genad.samples.pointcloud import PointCloudSample
-from genad.samples.series import SeriesSample
-from genad.samples.video import VideoSample
+from genad._cache import CachedClient
+from genad._client import Reply, VLMClient
+from genad._conversation import Conversation, FollowUp
+from genad._detector import Detector
+from genad._expert import Expert, ExpertResult
+from genad._feedback import Feedback, FeedbackStore
+from genad._ladder import LadderPrompt, PromptBuilder, PromptContext
+from genad._parse import parse_answer
+from genad._registry import load_sample
+from genad._rendering import Mapped, Renderer, Rendering, ViewRegion
+from genad._report import AnomalyReport, Region, Usage
+from genad.modalities.image._expert import ImageExpert
+from genad.modalities.image._render import ImageRenderer
+from genad.modalities.image._sample import ImageSample
+from genad.modalities.pointcloud._expert import PointCloudExpert
+from genad.modalities.pointcloud._render import PointCloudRenderer
+from genad.modalities.pointcloud._sample import PointCloudSample
+from genad.modalities.series._expert import SeriesExpert
+from genad.modalities.series._render import SeriesRenderer
+from genad.modalities.series._sample import SeriesSample
+from genad.modalities.video._expert import VideoExpert
+from genad.modalities.video._render import VideoRenderer
+from genad.modalities.video._sample import VideoSample
 
 if TYPE_CHECKING:
-    from genad.clients.openai import OpenAIClient
+    from genad._openai import OpenAIClient
 
 __version__ = "0.1.0"
 
@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     """``OpenAIClient`` is imported on first use: the openai SDK takes about a second to import."""
     if name == "OpenAIClient":
-        from genad.clients.openai import OpenAIClient
+        from genad._openai import OpenAIClient
 
         return OpenAIClient
     raise AttributeError(f"module 'genad' has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from genad.cli import main
+from genad._cli import main
 
 sys.exit(main())

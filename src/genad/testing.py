@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from genad.clients.base import Reply
-from genad.prompts.contract import ANSWER_SCHEMA
-from genad.prompts.messages import ImagePart, Message
-from genad.render.base import Mapped, Renderer, Rendering, ViewRegion
-from genad.report import Usage
+from genad._client import Reply
+from genad._contract import ANSWER_SCHEMA
+from genad._messages import ImagePart, Message
+from genad._rendering import Mapped, Renderer, Rendering, ViewRegion
+from genad._report import Usage
 
 __all__ = ["ScriptedClient", "check_client", "check_renderer"]
 
