@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from genad.modalities.image._expert import ImageExpert
+from genad.modalities.image import ImageExpert
 from genad.synthetic import make_image
 
 

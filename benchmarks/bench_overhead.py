@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from genad import Detector, ImageSample
+from genad import Detector
+from genad.modalities.image import ImageSample
 from genad.testing import ScriptedClient
 
 ANSWER = {

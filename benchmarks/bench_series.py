@@ -20,9 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genad.modalities.series._expert import SeriesExpert
-from genad.modalities.series._render import SeriesRenderer
-from genad.modalities.series._sample import SeriesSample
+from genad.modalities.series import SeriesExpert, SeriesRenderer, SeriesSample
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -20,9 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad.modalities.video._expert import VideoExpert
-from genad.modalities.video._render import VideoRenderer
-from genad.modalities.video._sample import VideoSample
+from genad.modalities.video import VideoExpert, VideoRenderer, VideoSample
 
 TARGET_SECONDS = 5.0
 SIZE = (640, 480)

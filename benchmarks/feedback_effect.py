@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genad._detector import Detector
-from genad._feedback import FeedbackStore
+from genad import Detector, FeedbackStore
 from genad.eval._datasets import read_dataset
 from genad.metrics import auroc
 

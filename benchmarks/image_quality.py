@@ -30,8 +30,7 @@ import cv2
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from genad.modalities.image._expert import ImageExpert
-from genad.modalities.image._sample import ImageSample
+from genad.modalities.image import ImageExpert, ImageSample
 
 DATA = Path(os.environ.get("GENAD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MAIN = {

@@ -18,9 +18,7 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from genad.modalities.pointcloud._expert import PointCloudExpert
-from genad.modalities.pointcloud._render import PointCloudRenderer
-from genad.modalities.pointcloud._sample import PointCloudSample
+from genad.modalities.pointcloud import PointCloudExpert, PointCloudRenderer, PointCloudSample
 
 
 def part(seed: int, dent: bool) -> PointCloudSample:

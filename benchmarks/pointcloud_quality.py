@@ -27,8 +27,7 @@ from scipy.spatial.transform import Rotation
 from sklearn.metrics import roc_auc_score
 
 from genad.eval._datasets import read_dataset
-from genad.modalities.pointcloud._expert import PointCloudExpert
-from genad.modalities.pointcloud._sample import PointCloudSample
+from genad.modalities.pointcloud import PointCloudExpert, PointCloudSample
 
 MODES = ("one-shot", "pose-free", "zero-shot", "batch")
 

@@ -22,8 +22,7 @@ import numpy as np
 from genad.eval._datasets import EvalItem, read_dataset
 from genad.eval._nab import PROBATION_PERCENT, PROFILES, NabFile, nab_scores
 from genad.metrics import range_precision_recall_f1, ranges_from_binary
-from genad.modalities.series._expert import SeriesExpert
-from genad.modalities.series._sample import SeriesSample
+from genad.modalities.series import SeriesExpert, SeriesSample
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -113,7 +112,7 @@ def save_example(path: Path) -> None:
     import cv2
     import pandas as pd
 
-    from genad.modalities.series._render import SeriesRenderer
+    from genad.modalities.series import SeriesRenderer
 
     rng = np.random.default_rng(7)
     n = 1800  # 6.25 days at 5-minute steps: one plot

@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from genad._expert import ExpertResult
+from genad import ExpertResult
 from genad.eval._datasets import read_dataset
-from genad.modalities.video._expert import VideoExpert
-from genad.modalities.video._sample import VideoSample
+from genad.modalities.video import VideoExpert, VideoSample
 
 UCSD_FPS = 10.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2"

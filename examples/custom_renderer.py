@@ -27,9 +27,8 @@ import cv2
 import numpy as np
 from scipy.signal import spectrogram
 
-from genad import Detector, Region, Rendering, SeriesSample, ViewRegion
-from genad._messages import Message
-from genad._rendering import Mapped
+from genad import Detector, Mapped, Message, Region, Rendering, ViewRegion
+from genad.modalities.series import SeriesSample
 from genad.testing import ScriptedClient, check_renderer
 
 

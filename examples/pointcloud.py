@@ -19,7 +19,8 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from genad import Detector, PointCloudRenderer, PointCloudSample
+from genad import Detector
+from genad.modalities.pointcloud import PointCloudRenderer, PointCloudSample
 
 DENT_CENTRE = np.array([0.3, 0.0, 0.1])  # on the side of the can (radius 0.3)
 DENT_RADIUS = 0.09

@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad import Detector, VideoRenderer, VideoSample
+from genad import Detector
+from genad.modalities.video import VideoRenderer, VideoSample
 
 FPS = 10.0
 CYCLIST_FRAMES = (40, 59)  # on screen from 4.0 s to 6.0 s

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad import Detector, ImageRenderer, ImageSample
+from genad import Detector
+from genad.modalities.image import ImageRenderer, ImageSample
 from genad.synthetic import make_image
 from genad.testing import ScriptedClient
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class CornerExpert:
     def score(self, sample: object, references: object = ()) -> ExpertResult:
         return ExpertResult(score=0.9, raw_score=3.0,
                             regions=(Region(box=(0, 0, 50, 50), confidence=0.9, source="expert"),))
+
+    def score_many(self, samples: Sequence[object], references: object = ()) -> list[ExpertResult]:
+        return [self.score(s, references) for s in samples]
 
 
 def test_hybrid_sends_marks_and_the_vlm_decides(loopback_vlm: LoopbackVLM, bottle: tuple[Path, Path]) -> None:

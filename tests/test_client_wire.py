@@ -12,11 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from genad import ImagePart, Message, OpenAIClient, Usage, parse_answer
 from genad._contract import ANSWER_SCHEMA
-from genad._messages import ImagePart, Message
-from genad._openai import OpenAIClient, endpoint_configured
-from genad._parse import parse_answer
-from genad._report import Usage
+from genad._openai import endpoint_configured
 from genad.errors import (
     BackendConnectionError,
     BackendStatusError,

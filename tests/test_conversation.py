@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genad import AnomalyReport, Detector, OpenAIClient
-from genad._conversation import FOLLOWUP_SCHEMA, Conversation
+from genad import AnomalyReport, Conversation, Detector, OpenAIClient
+from genad._conversation import FOLLOWUP_SCHEMA
 from genad.errors import ConfigurationError, InputError
 from genad.testing import ScriptedClient
 from loopback import LoopbackVLM, answer_json, chat_completion

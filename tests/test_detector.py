@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genad import Detector, ExpertResult, ImageSample, Region
+from genad import Detector, ExpertResult, Region
 from genad.errors import BatchError, ConfigurationError, CorruptInputError
+from genad.modalities.image import ImageSample
 from genad.testing import ScriptedClient
 
 ANSWER = {
@@ -33,6 +34,10 @@ class BrightnessExpert:
         score = float(gray.mean())
         return ExpertResult(score=score, raw_score=score, anomaly_map=gray,
                             regions=(Region(box=box, confidence=score, source="expert"),))
+
+    def score_many(self, samples: Sequence[ImageSample],
+                   references: Sequence[ImageSample] = ()) -> list[ExpertResult]:
+        return [self.score(s, references) for s in samples]
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ import cv2
 import numpy as np
 import pytest
 
-from genad._cache import CachedClient
-from genad._messages import Message
-from genad._registry import MODALITIES, Modality
-from genad._report import AnomalyReport, Usage
-from genad.errors import BackendConnectionError, ConfigurationError, ParseError
+from genad import AnomalyReport, CachedClient, Message, ModalityBase, Usage
+from genad.errors import (
+    BackendConnectionError,
+    MissingDependencyError,
+    ParseError,
+    UnsupportedInputError,
+)
 from genad.eval._datasets import read_dataset
 from genad.eval._runner import EvalRecord, Runner, check_components, select_references, summarize
 from genad.testing import ScriptedClient
@@ -135,15 +137,26 @@ def test_references_are_seeded_and_left_out(tmp_path: Path) -> None:
     assert len(limited) == 4
 
 
+class _NoExpertHere(ModalityBase):
+    name, suffixes = "no_expert_here", (".nxh",)
+
+    def check_dependencies(self, component: str) -> None:
+        if component == "expert":
+            raise MissingDependencyError("the no_expert_here expert needs the module not_written_yet")
+
+
 def test_missing_expert_is_a_typed_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(MODALITIES, "video", Modality("video", "genad.modalities.image._sample:ImageSample",
-                                                      "genad.modalities.image._render:ImageRenderer",
-                                                      "genad.experts.not_written_yet:VideoExpert", (".mp4",)))
+    from genad import _registry
+
+    _registry.modality_names()
+    monkeypatch.setitem(_registry._modalities, "no_expert_here", _NoExpertHere())
     local = CountingDetector()
     local.resolved_mode = lambda: "local"  # type: ignore[method-assign]
-    with pytest.raises(ConfigurationError, match=r"genad\.experts\.not_written_yet:VideoExpert"):
-        check_components(local, "video")
-    check_components(CountingDetector(), "video")  # vlm mode does not need the expert
+    with pytest.raises(MissingDependencyError, match="not_written_yet"):
+        check_components(local, "no_expert_here")
+    check_components(CountingDetector(), "no_expert_here")  # vlm mode does not need the expert
+    with pytest.raises(UnsupportedInputError, match="unknown modality"):
+        check_components(CountingDetector(), "nothing_of_that_name")
 
 
 def test_cached_client_returns_stored_replies_unpaid(tmp_path: Path) -> None:
@@ -244,7 +257,7 @@ def test_pixel_metrics_run_on_downsized_masks(tmp_path: Path) -> None:
 
 def test_run_key_follows_the_expert_and_its_parameters(tmp_path: Path) -> None:
     from genad import Detector
-    from genad.modalities.image._expert import ImageExpert
+    from genad.modalities.image import ImageExpert
 
     dataset = read_dataset(_write_images(tmp_path / "data", 2, 1))
 

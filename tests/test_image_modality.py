@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genad import ImageRenderer, ImageSample, load_sample
-from genad._rendering import ViewRegion
-from genad._report import Region
+from genad import Region, ViewRegion, load_sample
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
+from genad.modalities.image import ImageRenderer, ImageSample
 from genad.testing import check_renderer
 
 

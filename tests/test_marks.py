@@ -7,10 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from genad._report import AnomalyReport, Region
+from genad import AnomalyReport, Region
 from genad.annotate import blend_heatmap, draw_marks, draw_report
-from genad.modalities.image._render import ImageRenderer, ImageRendering
-from genad.modalities.image._sample import ImageSample
+from genad.modalities.image import ImageRenderer, ImageRendering, ImageSample
 
 
 def _sample() -> ImageSample:
@@ -35,7 +34,7 @@ def test_marks_are_drawn_where_the_regions_project() -> None:
 def test_marked_rendering_maps_back_like_the_plain_one() -> None:
     rendering = ImageRenderer(max_side=300).render(_sample())
     marked = draw_marks(rendering, [Region(box=(0.0, 0.0, 60.0, 60.0))])
-    from genad._rendering import ViewRegion
+    from genad import ViewRegion
 
     view = ViewRegion(0, box=(10.0, 10.0, 20.0, 20.0))
     assert marked.to_native(view).region.box == rendering.to_native(view).region.box  # type: ignore[union-attr]
@@ -72,10 +71,10 @@ def test_report_overlay_draws_map_masks_and_boxes(tmp_path: Path) -> None:
         regions=(Region(mask=mask, label="scratch", confidence=0.9, source="expert"),
                  Region(box=(100.0, 80.0, 150.0, 110.0), label="dent", source="vlm")),
     )
-    picture = report.overlay(path)
+    picture = report.picture(path)
     assert picture.shape == (120, 160, 3) and picture.dtype == np.uint8
     assert np.any(picture[45, 60] != 90)  # heatmap inside the mask
     assert np.any(picture[80, 100:150] != 90)  # the VLM box edge
     assert np.all(picture[5:15, 5:15] == 90)  # untouched corner
-    same = draw_report(report, ImageSample.from_path(path))
+    same = draw_report(report, ImageSample.from_path(path).pixels)
     assert np.array_equal(same, picture)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from genad._registry import load_sample, modality_of
+from genad import load_sample
+from genad._registry import modality_of
 from genad.errors import UnsupportedInputError
 
 
@@ -30,8 +32,13 @@ def test_modality_is_guessed_from_type_shape_or_suffix(obj: object, expected: st
     assert modality_of(obj) == expected
 
 
-def test_a_folder_is_a_video(tmp_path: Path) -> None:
+def test_a_folder_of_frames_is_a_video(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "000.png"), np.zeros((8, 8), np.uint8))
     assert modality_of(tmp_path) == "video"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UnsupportedInputError):
+        modality_of(empty)
 
 
 def test_txt_and_npy_are_judged_by_their_content(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genad._ladder import LadderPrompt, PromptContext, study_wording
-from genad._rendering import Rendering
+from genad import LadderPrompt, PromptContext, Rendering
+from genad._ladder import study_wording
 
 LEVELS = {"naive": "task", "task_only": "task", "class_information": "class", "human_expertise": "expertise",
           "normal_rules": "rules", "som": "task"}
@@ -84,7 +84,7 @@ def test_every_study_prompt_is_rebuilt(shared_data: Path) -> None:
         setting, variant = query["setting"], query["variant"]
         if group in MARK_CASES:
             context = PromptContext(query=_one_image(), marks=_one_image())
-            built = LadderPrompt(domain=MARK_CASES[group]).build(context)[0].content[-2]  # type: ignore[literal-required]
+            built = LadderPrompt(domain=MARK_CASES[group]).build(context)[0].content[-1]  # type: ignore[literal-required]
             assert isinstance(built, str)
             assert _norm(built).startswith(_norm(query["prompt"])), case["id"]
             checked += 1

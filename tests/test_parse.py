@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from genad._parse import FreeTextAnswer, find_json_object, is_free_text, parse_answer, parse_free_text
+from genad import parse_answer
+from genad._parse import FreeTextAnswer, find_json_object, is_free_text, parse_free_text
 from genad.errors import ParseError
 
 CONTRACT = {"is_anomalous": True, "score": 0.8, "anomaly_type": "scratch",

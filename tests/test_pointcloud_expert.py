@@ -10,8 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from genad.errors import InputError
-from genad.modalities.pointcloud._expert import PointCloudExpert, register
-from genad.modalities.pointcloud._sample import PointCloudSample
+from genad.modalities.pointcloud import PointCloudExpert, PointCloudSample
+from genad.modalities.pointcloud._expert import register
 
 SIZE = (1.0, 0.6, 0.3)
 

@@ -7,10 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from genad._rendering import ViewRegion
-from genad._report import Region
-from genad.modalities.pointcloud._render import PointCloudRenderer, PointCloudRendering
-from genad.modalities.pointcloud._sample import PointCloudSample
+from genad import Region, ViewRegion
+from genad.modalities.pointcloud import PointCloudRenderer, PointCloudRendering, PointCloudSample
 
 
 def _sphere(n: int = 3000, seed: int = 0) -> PointCloudSample:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.modalities.pointcloud._sample import PointCloudSample
+from genad.modalities.pointcloud import PointCloudSample
 
 
 def _cloud(n: int = 50, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genad import AnomalyReport, Region, Usage
-from genad.errors import ParseError
+from genad.errors import InputError, ParseError
 
 
 def _report(**kw: object) -> AnomalyReport:
@@ -70,6 +70,6 @@ def test_usage_adds_up() -> None:
     assert total.total_tokens == 33
 
 
-def test_overlay_requires_an_image_for_plot_without_source() -> None:
-    with pytest.raises(ValueError, match="pass the image"):
+def test_plot_requires_the_sample_without_source() -> None:
+    with pytest.raises(InputError, match="pass the sample"):
         _report().plot()

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from genad.errors import InputError
-from genad.modalities.series._expert import Mode, SeriesExpert, quiet_repeats, rank_discount
-from genad.modalities.series._sample import SeriesSample
+from genad.modalities.series import SeriesExpert, SeriesSample
+from genad.modalities.series._expert import Mode, quiet_repeats, rank_discount
 
 
 def _noisy(n: int = 1200, seed: int = 0) -> np.ndarray:
@@ -145,7 +145,7 @@ def test_detects_the_nab_jump(shared_data: Path) -> None:
 
 
 def test_nab_runs_score_every_file_causally_without_references(tmp_path: Path) -> None:
-    from genad._detector import Detector
+    from genad import Detector
     from genad.eval._datasets import read_dataset
     from genad.eval._runner import Runner, protocol_detector
 

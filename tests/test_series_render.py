@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genad._ladder import LadderPrompt, PromptContext
-from genad._rendering import ViewRegion
-from genad._report import Region
-from genad.modalities.series._render import SeriesRenderer, minmax_decimate
-from genad.modalities.series._sample import SeriesSample
+from genad import LadderPrompt, PromptContext, Region, ViewRegion
+from genad._pipeline import with_contract
+from genad.modalities.series import SeriesRenderer, SeriesSample
+from genad.modalities.series._render import minmax_decimate
 
 
 def _datetime_sample(n: int = 500) -> SeriesSample:
@@ -146,9 +145,8 @@ def test_rendering_pickles_and_prompts() -> None:
     r = SeriesRenderer().render(_datetime_sample())
     back = pickle.loads(pickle.dumps(r))
     assert back.to_native(ViewRegion(0, interval=(3, 4))).region is not None
-    messages = LadderPrompt().build(PromptContext(query=r, category="CPU load",
-                                                  criteria="Normal load follows a smooth daily cycle."))
-    text = messages[0].text
+    context = PromptContext(query=r, category="CPU load", criteria="Normal load follows a smooth daily cycle.")
+    text = with_contract(LadderPrompt().build(context), context)[0].text
     assert "the image given about the CPU load" in text and '"interval": [start, end]' in text
 
 

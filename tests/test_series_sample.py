@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genad._registry import load_sample
+from genad import load_sample
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.modalities.series._sample import SeriesSample
+from genad.modalities.series import SeriesSample
 
 
 def test_csv_with_timestamps(tmp_path: Path) -> None:

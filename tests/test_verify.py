@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,9 @@ class CornerExpert:
             Region(box=(0, 0, 40, 40), confidence=0.9, source="expert"),
             Region(box=(200, 150, 260, 190), confidence=0.7, source="expert"),
         ))
+
+    def score_many(self, samples: Sequence[object], references: object = ()) -> list[ExpertResult]:
+        return [self.score(s, references) for s in samples]
 
 
 def test_hybrid_confirmed_marks_are_checked_too(pair: tuple[Path, Path]) -> None:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from genad._expert import ExpertResult
+from genad import ExpertResult
 from genad.errors import InputError
-from genad.modalities.video._expert import VideoExpert, anomalous_intervals
-from genad.modalities.video._sample import VideoSample
+from genad.modalities.video import VideoExpert, VideoSample
+from genad.modalities.video._expert import anomalous_intervals
 
 FAST = (40, 64)  # frames where the fast object is on screen
 FAST_ROWS = (96, 110)

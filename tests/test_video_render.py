@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genad._rendering import ViewRegion
-from genad._report import Region
+from genad import Region, ViewRegion
 from genad.errors import InputError
+from genad.modalities.video import VideoRenderer, VideoRendering, VideoSample
 from genad.modalities.video._render import (
-    VideoRenderer,
-    VideoRendering,
     cell_intervals,
     change_keyframes,
     format_time,
@@ -18,7 +16,6 @@ from genad.modalities.video._render import (
     select_keyframes,
     uniform_keyframes,
 )
-from genad.modalities.video._sample import VideoSample
 
 
 def scene_cut_video(n_frames: int = 200, cuts: tuple[int, ...] = (37, 121), fps: float = 10.0) -> VideoSample:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.modalities.video._sample import DEFAULT_FPS, VideoSample
+from genad.modalities.video import VideoSample
+from genad.modalities.video._sample import DEFAULT_FPS
 
 WIDTH, HEIGHT, BITS = 160, 120, 8
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from genad._registry import get_modality, load_sample, modality_names
 from genad.errors import GenadError
 
 __all__ = ["main"]
@@ -34,7 +35,7 @@ def _add_endpoint_options(p: argparse.ArgumentParser) -> None:
                    help="auto: hybrid with an endpoint configured, local without (default)")
     p.add_argument("--model", help="VLM model name (default: $GENAD_MODEL, then $OPENAI_MODEL)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $GENAD_BASE_URL, then $OPENAI_BASE_URL)")
-    p.add_argument("--modality", choices=["image", "pointcloud", "video", "series"],
+    p.add_argument("--modality", choices=modality_names(),
                    help="force a modality instead of guessing it from the file")
 
 
@@ -59,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="write the images a VLM would receive for a sample")
     render.add_argument("path")
     render.add_argument("--out", required=True, type=Path, help="output folder")
-    render.add_argument("--modality", choices=["image", "pointcloud", "video", "series"])
+    render.add_argument("--modality", choices=modality_names())
     render.set_defaults(run=_run_render)
 
     demo = sub.add_parser("demo", help="offline demo on a bundled synthetic sample (no VLM, no network)")
@@ -111,10 +112,8 @@ def _run_detect(args: argparse.Namespace) -> int:
 def _run_render(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from genad._registry import MODALITIES, load_sample
-
     sample = load_sample(args.path, args.modality)
-    rendering = MODALITIES[sample.modality].default_renderer().render(sample)
+    rendering = get_modality(sample.modality).default_renderer().render(sample)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.path).stem
     for i, image in enumerate(rendering.images, 1):

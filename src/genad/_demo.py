@@ -10,8 +10,8 @@ from pathlib import Path
 
 import cv2
 
-from genad._report import AnomalyReport
-from genad.modalities.image._sample import ImageSample
+from genad import AnomalyReport
+from genad.modalities.image import ImageSample
 from genad.synthetic import CATEGORIES, make_set
 
 __all__ = ["run_demo"]
@@ -24,7 +24,7 @@ def run_demo(out_dir: str | Path, shots: int = 3, seed: int = 0) -> list[Anomaly
     defective one are scored by ``Detector(mode="local")``. Each report's overlay (heatmap and regions) is
     written to ``out_dir/<name>.png``. Returns the reports in category order, normal images first.
     """
-    from genad._detector import Detector
+    from genad import Detector
 
     if shots < 1:
         raise ValueError(f"shots must be at least 1, got {shots}")
@@ -39,7 +39,7 @@ def run_demo(out_dir: str | Path, shots: int = 3, seed: int = 0) -> list[Anomaly
         queries = [ImageSample(it.image, name=it.name) for it in mine if it.name not in {r.name for r in refs}]
         found = detector.detect_many(queries, references=refs, category=category, progress=False, errors="raise")
         for sample, report in zip(queries, found, strict=True):
-            picture = report.overlay(sample)
+            picture = report.picture(sample)
             cv2.imwrite(str(out / f"{sample.name}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         reports.extend(found)
     return reports

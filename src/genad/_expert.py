@@ -1,10 +1,10 @@
-"""The expert seam: an :class:`Expert` scores a sample offline against normal references."""
+"""The expert seam: an :class:`Expert` scores samples offline against normal references."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -12,15 +12,31 @@ from genad._report import Region
 
 __all__ = ["Expert", "ExpertResult"]
 
+SampleT_contra = TypeVar("SampleT_contra", contravariant=True)
+
 
 @dataclass(frozen=True, eq=False)
 class ExpertResult:
     """A local expert's verdict on one sample.
 
-    ``score`` is calibrated to [0, 1] so that ``score >= 0.5`` means anomalous without a per-dataset threshold;
-    ``raw_score`` is the uncalibrated distance. ``anomaly_map`` is dense and in native coordinates: ``(H, W)`` for
-    images, ``(N,)`` for point clouds, ``(T,)`` for videos and series. ``regions`` are the top candidate regions,
-    most anomalous first, with ``source="expert"``.
+    Parameters
+    ----------
+    score
+        Calibrated to [0, 1] so that ``score >= 0.5`` means anomalous without a per-dataset threshold.
+    raw_score
+        The uncalibrated distance.
+    anomaly_map
+        Dense scores in native coordinates: ``(H, W)`` for images, ``(N,)`` for point clouds, ``(T,)`` for videos
+        and series.
+    regions
+        The top candidate regions, most anomalous first, with ``source="expert"``.
+    notes
+        What a reader of the report should know (how the score was calibrated, what was clipped).
+    confidence
+        How far the verdict can be trusted, from 0 to 1 (``None``: not stated). Experts lower it when they had
+        no or one reference, whose calibration is loose.
+    meta
+        Expert-specific extras (not serialised).
     """
 
     score: float
@@ -28,19 +44,32 @@ class ExpertResult:
     anomaly_map: np.ndarray | None = None
     regions: tuple[Region, ...] = ()
     notes: tuple[str, ...] = ()
+    confidence: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_anomalous(self) -> bool:
+        """``score >= 0.5``."""
         return self.score >= 0.5
 
 
 @runtime_checkable
-class Expert(Protocol):
-    """Scores one sample against normal references of the same kind (``references`` may be empty: zero-shot).
+class Expert(Protocol[SampleT_contra]):
+    """Scores samples against normal references of the same kind (no references: zero-shot).
 
-    An expert may also offer ``score_many(samples, references) -> list[ExpertResult]``; ``Detector.detect_many``
-    then hands it the whole batch, which lets it score zero-shot samples against each other.
+    The constructor only stores parameters; fitted state lives in attributes ending in ``_`` and is rebuilt on
+    demand, so an expert pickles. Check one with :func:`genad.testing.check_expert`.
     """
 
-    def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult: ...
+    def score(self, sample: SampleT_contra, references: Sequence[SampleT_contra] = ()) -> ExpertResult:
+        """Score one sample against ``references``."""
+        ...
+
+    def score_many(self, samples: Sequence[SampleT_contra],
+                   references: Sequence[SampleT_contra] = ()) -> list[ExpertResult]:
+        """Score a batch, one result per sample in order.
+
+        With references this equals ``[score(s, references) for s in samples]``; without, an expert may score the
+        batch's samples against each other (zero-shot mutual scoring), so ``detect_many`` hands it whole batches.
+        """
+        ...

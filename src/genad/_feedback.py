@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from genad._report import AnomalyReport, Region
+from genad._task import Task
 from genad.errors import FeedbackStoreError, InputError
 
 __all__ = ["Feedback", "FeedbackStore"]
@@ -201,32 +202,30 @@ class FeedbackStore:
         unique = list(dict.fromkeys(reversed(lines)))[: max(self.max_guidance, 0)]
         return unique[::-1]
 
-    def apply(self, category: str | None, references: Sequence[Any], criteria: str | None,
-              rules: Sequence[str] | None, *, sample: Any = None) -> tuple[list[Any], str | None, tuple[str, ...]]:
-        """A detection's references, criteria and rules with this category's feedback added.
+    def apply(self, task: Task, *, sample: Any = None) -> Task:
+        """``task`` with its category's feedback added.
 
-        Confirmed normals are appended to ``references`` (minus the inspected ``sample`` itself when it is a
-        path); corrections become extra ``rules`` when rules are given, else a paragraph appended to ``criteria``.
-        Applying twice changes nothing more.
+        Confirmed normals are appended to the references (minus the inspected ``sample`` itself when it is a
+        path); corrections become extra rules when rules are given, else a paragraph appended to the criteria.
+        Applying twice changes nothing more. A task without a category is returned as it is.
         """
-        refs = list(references)
-        rules_out = tuple(rules or ())
-        if category is None:
-            return refs, criteria, rules_out
-        entries = self.entries(category)
+        if task.category is None:
+            return task
+        entries = self.entries(task.category)
         exclude = str(sample) if isinstance(sample, (str, Path)) else None
-        given = {str(r) for r in refs if isinstance(r, (str, Path))}
-        refs += [s for s in self._references(entries, exclude) if s not in given]
+        given = {str(r) for r in task.references if isinstance(r, (str, Path))}
+        refs = (*task.references, *(s for s in self._references(entries, exclude) if s not in given))
+        rules, criteria = task.rules, task.criteria
         lines = self._guidance(entries)
-        if lines and rules_out:
-            rules_out = (*rules_out, *(line for line in lines if line not in rules_out))
+        if lines and rules:
+            rules = (*rules, *(line for line in lines if line not in rules))
         elif lines:
             learnt = "Feedback from inspectors on earlier samples: " + " ".join(lines)
             if not criteria:
                 criteria = learnt
             elif learnt not in criteria:
                 criteria = f"{criteria.strip()} {learnt}"
-        return refs, criteria, rules_out
+        return task.replace(references=refs, criteria=criteria, rules=rules)
 
     # -- export ---------------------------------------------------------------------------------------------------
 

@@ -10,15 +10,16 @@ Levels, each adding to the one before:
 Normal references turn any level into the k-shot form ("The first image is normal. Please determine whether the
 second image ..."). Candidate marks from a local expert add the study's Set-of-Mark form ("The first image needs to
 be inspected. The second image contains its corresponding marks."). ``"auto"`` picks the highest level the context
-supports. The study's wording comes first, unchanged; the JSON output contract follows it.
+supports. A builder writes the study's wording and places the images; the pipeline then appends the image
+listing and the JSON output contract (:func:`genad._pipeline.with_contract`), so no builder can forget them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, Protocol, runtime_checkable
 
-from genad._contract import contract_text
 from genad._messages import ImagePart, Message
 from genad._rendering import Rendering
 
@@ -34,9 +35,20 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", 
 class PromptContext:
     """Everything a prompt may use.
 
-    ``query`` is the inspected sample's rendering; ``references`` are renderings of normal samples;
-    ``marks`` is the query rendering with the expert's candidate regions drawn as numbered marks, and
-    ``mark_notes`` describes each mark (``"1: expert score 0.91"``).
+    Parameters
+    ----------
+    query
+        The inspected sample's rendering.
+    references
+        Renderings of normal samples.
+    category, criteria, rules
+        The study's class information, human expertise and normal rules (see :class:`~genad.Task`).
+    marks
+        The query rendering with the expert's candidate regions drawn as numbered marks (hybrid mode).
+    mark_notes
+        One description per mark (``"mark 1: expert confidence 0.91"``).
+    anomalies
+        The modality's phrase for its anomalies (``"anomalies or defects"``).
     """
 
     query: Rendering
@@ -48,15 +60,34 @@ class PromptContext:
     mark_notes: tuple[str, ...] = ()
     anomalies: str = "anomalies or defects"
 
+    @cached_property
+    def parts(self) -> list[tuple[str, ImagePart]]:
+        """Every image of the prompt, encoded once, with its caption, in the order the VLM must see them:
+        the references, the inspected sample, then its marked copy. Image ``k`` of a VLM's answer is
+        ``parts[k - 1]``."""
+        return [
+            *(part for i, ref in enumerate(self.references, 1) for part in _parts(ref, f"normal reference {i}")),
+            *_parts(self.query, "inspected"),
+            *(_parts(self.marks, "marks") if self.marks is not None else ()),
+        ]
+
 
 @runtime_checkable
 class PromptBuilder(Protocol):
-    """Builds the chat messages for one detection. ``name`` is recorded in reports."""
+    """Builds the chat messages for one detection. Check one with :func:`genad.testing.check_prompt_builder`.
+
+    A builder writes the wording and places the images of :attr:`PromptContext.parts`, in that order, in its
+    messages; the pipeline appends the image listing and the output contract to the last user message.
+    """
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """A short name recorded in reports (``"ladder:auto"``)."""
+        ...
 
-    def build(self, context: PromptContext) -> list[Message]: ...
+    def build(self, context: PromptContext) -> list[Message]:
+        """The chat messages for ``context``."""
+        ...
 
 
 def _plural(noun: str) -> str:
@@ -194,14 +225,7 @@ class LadderPrompt:
             text = study_wording(level, noun=noun, n_references=n_refs, n_query=len(context.query.images),
                                  category=context.category, criteria=context.criteria, rules=context.rules,
                                  anomalies=context.anomalies, domain=self.domain)
-        images = [
-            *(part for i, ref in enumerate(context.references, 1) for part in _parts(ref, f"normal reference {i}")),
-            *_parts(context.query, "inspected"),
-            *(_parts(context.marks, "marks") if context.marks is not None else ()),
-        ]
-        listing = " ".join(f"Image {i}: {lab}." for i, (lab, _) in enumerate(images, 1))
-        contract = contract_text(context.query.locate_hint, marks=context.marks is not None)
-        content: tuple[str | ImagePart, ...] = (*(part for _, part in images), text, f"{listing} {contract}")
+        content: tuple[str | ImagePart, ...] = (*(part for _, part in context.parts), text)
         messages = [Message("user", content)]
         if self.system:
             messages.insert(0, Message("system", (self.system,)))

@@ -1,4 +1,4 @@
-"""The renderer seam: :class:`Renderer` turns a sample into :class:`Rendering` images a VLM can read.
+"""The renderer seam: a :class:`Renderer` turns a sample into a :class:`Rendering`, the images a VLM can read.
 
 A :class:`Rendering` also carries the exact map between its images and the sample's own coordinates:
 ``to_native`` takes a region named on a rendered image (a :class:`ViewRegion`) back to a :class:`~genad.Region`
@@ -9,21 +9,36 @@ in pixels, point indices, frames or series positions; ``to_views`` projects a na
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from genad._report import Region
 
-__all__ = ["Mapped", "Renderer", "Rendering", "ViewRegion"]
+__all__ = ["AnswerField", "Mapped", "Renderer", "Rendering", "ViewRegion"]
+
+AnswerField = Literal["box", "interval", "cells"]
+"""The ways a VLM can point at something on a rendered image (keys of a region in the answer contract)."""
+
+SampleT_contra = TypeVar("SampleT_contra", contravariant=True)
 
 
 @dataclass(frozen=True)
 class ViewRegion:
     """A region named on one rendered image, in that image's terms.
 
-    ``view`` is the 0-based image index; ``box`` is ``(x0, y0, x1, y1)`` in that image's pixels; ``interval`` is
-    ``(start, end)`` in the x-axis units printed on a plot; ``cells`` are 1-based cell numbers of a keyframe grid.
+    Parameters
+    ----------
+    view
+        The 0-based image index.
+    box
+        ``(x0, y0, x1, y1)`` in that image's pixels.
+    interval
+        ``(start, end)`` in the x-axis units printed on a plot.
+    cells
+        1-based cell numbers of a keyframe grid.
+    label, confidence
+        What the VLM called it, and how sure it was (0 to 1).
     """
 
     view: int
@@ -36,8 +51,15 @@ class ViewRegion:
 
 @dataclass(frozen=True)
 class Mapped:
-    """What :meth:`Rendering.to_native` made of a :class:`ViewRegion`: a region (``None`` if dropped) and a note
-    saying what was clipped or dropped and why (``None`` when the region mapped cleanly)."""
+    """What :meth:`Rendering.to_native` made of a :class:`ViewRegion`.
+
+    Parameters
+    ----------
+    region
+        The region in the sample's coordinates, or ``None`` when it was dropped.
+    note
+        What was clipped or dropped and why; ``None`` when the region mapped cleanly.
+    """
 
     region: Region | None
     note: str | None = None
@@ -45,19 +67,35 @@ class Mapped:
 
 @dataclass(eq=False)
 class Rendering:
-    """The images a VLM sees for one sample, plus the map back to the sample.
+    """The images a VLM sees for one sample, plus the exact map back to the sample.
 
-    ``images`` are RGB uint8 arrays; ``labels`` name them (shown to the VLM next to each image);
-    ``noun`` is how prompts call them (``"image"``, ``"rendered depth image"``, ``"video frames"``);
-    ``locate_hint`` tells the VLM how to point at things in these images; ``image_format`` is how the images are
-    encoded for the wire (JPEG for photos: fast and small; PNG for plots and renders with flat colours).
     Subclasses implement :meth:`to_native` and :meth:`to_views`.
+
+    Parameters
+    ----------
+    images
+        RGB uint8 arrays, ``(H, W, 3)``.
+    labels
+        One caption per image, shown to the VLM next to it (or empty).
+    noun
+        How prompts call the images: ``"image"``, ``"rendered depth image"``, ``"video frames"``.
+    locate_hint
+        How the VLM should point at things in these images.
+    answer_fields
+        The region keys of the answer contract that :meth:`to_native` reads; a VLM region's other keys are
+        dropped with a note.
+    image_format
+        How the images are encoded for the wire: JPEG for photos (fast and small), PNG for plots and renders
+        with flat colours.
+    meta
+        Anything else a renderer wants to keep.
     """
 
     images: list[np.ndarray]
     labels: list[str] = field(default_factory=list)
     noun: str = "image"
     locate_hint: str = "Give each region as a box [x_min, y_min, x_max, y_max] in pixels of the image it is in."
+    answer_fields: tuple[AnswerField, ...] = ("box",)
     image_format: Literal["png", "jpeg"] = "jpeg"
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -69,14 +107,21 @@ class Rendering:
         """Project a region in the sample's coordinates onto the images (may be empty)."""
         raise NotImplementedError(f"{type(self).__name__} cannot project regions onto its images")
 
-    def _check_view(self, view: int) -> Mapped | None:
+    def missing_view(self, view: int) -> Mapped | None:
+        """A dropped :class:`Mapped` with a note when image ``view`` does not exist, else ``None``."""
         if not 0 <= view < len(self.images):
             return Mapped(None, f"dropped a region on image {view + 1}: there are {len(self.images)} images")
         return None
 
 
 @runtime_checkable
-class Renderer(Protocol):
-    """Turns one typed sample into a :class:`Rendering`."""
+class Renderer(Protocol[SampleT_contra]):
+    """Turns one typed sample into a :class:`Rendering`.
 
-    def render(self, sample: Any) -> Rendering: ...
+    A renderer's constructor only stores its parameters, and a renderer pickles. Check one with
+    :func:`genad.testing.check_renderer`.
+    """
+
+    def render(self, sample: SampleT_contra) -> Rendering:
+        """The images a VLM sees for ``sample``, with the map back to its coordinates."""
+        ...

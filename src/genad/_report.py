@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-
-from genad.errors import UnsupportedInputError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -156,6 +155,7 @@ class AnomalyReport:
     raw: str | None = None
     expert_score: float | None = None
     vlm_score: float | None = None
+    confidence: float | None = None
     notes: tuple[str, ...] = ()
     anomaly_map: np.ndarray | None = field(default=None, repr=False)
 
@@ -232,33 +232,35 @@ class AnomalyReport:
             parts.append(f"source={self.source!r}")
         return "AnomalyReport(" + ", ".join(parts) + ")"
 
-    def overlay(self, image: Any) -> np.ndarray:
-        """The image (path, array or PIL image) with the anomaly map as a heatmap and boxes drawn, as RGB uint8.
+    def picture(self, sample: Any = None) -> np.ndarray:
+        """An RGB picture of the report drawn on its sample, by the report's modality.
 
-        Image reports only; for other modalities draw the renderer's images (``genad render``) instead.
+        Images show the anomaly map as a heatmap with the regions' boxes and outlines; other modalities show
+        their rendering with the regions marked. ``sample`` defaults to the report's ``source`` path.
         """
-        from genad.annotate import draw_report
+        from genad._registry import get_modality
 
-        if self.modality != "image":
-            raise UnsupportedInputError(f"overlay() and plot() draw image reports; this is a {self.modality} report")
-        return draw_report(self, image)
+        return get_modality(self.modality).picture(self, sample)
 
-    def plot(self, image: Any = None, ax: Axes | None = None) -> Axes:
-        """Show :meth:`overlay` with matplotlib; ``image`` defaults to the report's ``source`` path."""
-        import matplotlib.pyplot as plt
+    def overlay(self, image: Any) -> np.ndarray:
+        """Deprecated alias of :meth:`picture`."""
+        warnings.warn("AnomalyReport.overlay() is deprecated; use picture()", DeprecationWarning, stacklevel=2)
+        return self.picture(image)
 
-        if image is None:
-            if self.source is None:
-                raise ValueError("pass the image: this report has no source path")
-            image = self.source
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 6))
-        ax.imshow(self.overlay(image))
+    def plot(self, sample: Any = None, ax: Axes | None = None) -> Axes:
+        """Show :meth:`picture` with matplotlib, titled with the verdict; returns the axes."""
+        from genad._registry import get_modality
+
+        return get_modality(self.modality).plot(self, sample, ax)
+
+    @property
+    def headline(self) -> str:
+        """``"anomalous (0.87): scratch"``: the verdict, score and type in a few words."""
+        if not self.ok:
+            return f"error: {self.error_type}"
         verdict = "anomalous" if self.is_anomalous else "normal"
         score = "—" if self.score is None else f"{self.score:.2f}"
-        ax.set_title(f"{verdict} ({score})" + (f": {self.anomaly_type}" if self.anomaly_type else ""))
-        ax.axis("off")
-        return ax
+        return f"{verdict} ({score})" + (f": {self.anomaly_type}" if self.anomaly_type else "")
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,23 +16,22 @@ reply that cannot be read even after one re-ask leaves the first verdict in plac
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genad._client import Reply
 from genad._contract import EmptyIfNone, EmptyListIfNone
-from genad._conversation import describe_regions
 from genad._parse import find_json_object
-from genad._report import AnomalyReport, Usage
+from genad._pipeline import Exchange
+from genad._report import AnomalyReport
 from genad.errors import ParseError
 
 if TYPE_CHECKING:
     from genad._conversation import Conversation
-    from genad._detector import Exchange
 
-__all__ = ["VERIFY_SCHEMA", "Claim", "Verification", "apply_verification", "verification_text", "verify_turn"]
+__all__ = ["VERIFY_SCHEMA", "Claim", "Verification", "apply_verification", "read_verification",
+           "verification_text", "verify_turn"]
 
 VERIFY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -95,7 +94,7 @@ def verification_text(report: AnomalyReport, exchange: Exchange) -> str:
         standards.append(f"the criteria: {context.criteria.strip()}")
     if context.rules:
         standards.append("the rules: " + " ".join(f"{i}. {r.strip()}" for i, r in enumerate(context.rules, 1)))
-    lines = describe_regions(report.regions, exchange)
+    lines = exchange.describe_regions(report.regions)
     claims = ("The regions you claimed: " + "; ".join(lines) + "." if lines
               else "You claimed an anomaly but named no region; judge the whole inspected " + noun + ".")
     check = f"compare it with {against}" + (" and with " + " and ".join(standards) if standards else "")
@@ -146,31 +145,22 @@ def apply_verification(report: AnomalyReport, verification: Verification) -> Ano
 
 
 def verify_turn(conversation: Conversation) -> AnomalyReport:
-    """Run the verification turn on the conversation's current report and record it (see the module doc)."""
+    """Run the verification turn on the conversation's current report and record it (see the module doc).
+
+    Returns the verified report; the conversation's report is not changed (:meth:`Conversation.verify` does).
+    """
     report = conversation.report
     if not report.ok or not (report.is_anomalous or report.regions):
         return report
-    start = time.perf_counter()
     text = verification_text(report, conversation.exchange)
-    replies = [conversation._send(text, VERIFY_SCHEMA)]
-    verification: Verification | None = None
-    try:
-        verification = read_verification(replies[0])
-    except ParseError as first:
-        retry = (f"{text}\n\nYour reply did not follow this contract ({first}). "
-                 "Answer again with only the JSON object.")
-        replies.append(conversation._send(retry, VERIFY_SCHEMA))
-        try:
-            verification = read_verification(replies[1])
-        except ParseError as second:
-            report = report.replace(notes=(*report.notes, f"the verification reply could not be read: {second}"))
-    if verification is not None:
-        report = apply_verification(report, verification)
-    usage = sum((r.usage for r in replies), Usage())
-    raw = "\n---\n".join(r.text for r in replies)
-    conversation._record("verify", text, None, replies)
+    asked = conversation.turn("verify", text, VERIFY_SCHEMA, read_verification)
+    if asked.value is not None:
+        report = apply_verification(report, asked.value)
+    else:
+        report = report.replace(notes=(*report.notes, f"the verification reply could not be read: {asked.error}"))
+    raw = "\n---\n".join(r.text for r in asked.replies)
     return report.replace(
-        usage=report.usage + usage, raw=raw if not report.raw else f"{report.raw}\n---\n{raw}",
-        latency_s=report.latency_s + time.perf_counter() - start,
+        usage=report.usage + asked.usage, raw=raw if not report.raw else f"{report.raw}\n---\n{raw}",
+        latency_s=report.latency_s + asked.latency_s,
         prompt_strategy=f"{report.prompt_strategy}+verify" if report.prompt_strategy else "verify",
     )

@@ -1,33 +1,62 @@
-"""Set-of-Mark drawing for hybrid mode: the local expert's candidate regions as numbered boxes on a rendering.
+"""Drawing: heatmaps, boxes, Set-of-Mark marks and score plots, each one function over RGB uint8 arrays.
 
-:func:`draw_marks` projects each native :class:`~genad.Region` onto the rendered images with
-:meth:`Rendering.to_views` and draws it as a numbered box (mark ``k`` is ``regions[k - 1]``), optionally over a
-heatmap of the expert's anomaly map. The copy keeps the rendering's class and geometry, so a box the VLM names
-on the marked image maps back to the sample exactly like one named on the plain image.
+The result types hold data only; everything that draws them lives here. Each function returns a new array (except
+:func:`draw_box`, which draws in place) so notebook code can chain them.
+
+>>> import numpy as np
+>>> from genad import Region
+>>> from genad.annotate import blend_heatmap, draw_box
+>>> canvas = blend_heatmap(np.zeros((64, 64, 3), np.uint8), np.eye(64))
+>>> draw_box(canvas, (8, 8, 40, 40), "1 scratch", (255, 0, 0))
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from genad._rendering import Rendering
 from genad._report import AnomalyReport, Region
-from genad.modalities.image._sample import ImageSample
 
-__all__ = ["MARK_COLOURS", "SOURCE_COLOURS", "blend_heatmap", "draw_box", "draw_marks", "draw_report"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "MARK_COLOURS",
+    "SOURCE_COLOURS",
+    "blend_heatmap",
+    "draw_box",
+    "draw_marks",
+    "draw_regions",
+    "draw_report",
+    "figure_to_array",
+    "score_plot",
+    "show",
+]
 
 MARK_COLOURS = ((255, 64, 64), (255, 200, 0), (0, 220, 255), (255, 0, 255), (64, 255, 64), (255, 128, 0))
+"""Colours of Set-of-Mark marks 1, 2, 3, ... (cycled)."""
+SOURCE_COLOURS = {"expert": (255, 160, 0), "vlm": (0, 200, 255), "hybrid": (255, 0, 200)}
+"""Colours of report regions by source: orange expert, cyan VLM, magenta both."""
 
 
 def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """``image`` (RGB uint8) with ``score_map`` (values in [0, 1], any size) blended on top as a turbo colour map.
+    """``image`` with ``score_map`` (values in [0, 1], any size) blended on top as a turbo colour map.
 
-    Pixels scoring below 0.1 keep their colour, so a normal image stays readable.
+    Parameters
+    ----------
+    image
+        RGB uint8, ``(H, W, 3)``.
+    score_map
+        2-D scores in [0, 1]; stretched to the image. Pixels scoring below 0.1 keep their colour, so a normal
+        image stays readable.
+    alpha
+        Opacity of the colour map where the score is high.
     """
     h, w = image.shape[:2]
     scores = np.clip(np.nan_to_num(np.asarray(score_map, dtype=np.float32)), 0.0, 1.0)
@@ -40,7 +69,10 @@ def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45)
 
 def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: str,
              colour: tuple[int, int, int]) -> None:
-    """Draw ``box`` with ``text`` in a filled tag at its top-left corner, in place, sized to the image."""
+    """Draw ``box`` ``(x0, y0, x1, y1)`` with ``text`` in a filled tag at its top-left corner, in place.
+
+    Line width and text size follow the image's size.
+    """
     h, w = image.shape[:2]
     thick = max(1, round(min(h, w) / 250))
     x0, y0, x1, y1 = (round(v) for v in box)
@@ -61,10 +93,12 @@ def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: st
 
 
 def draw_marks(rendering: Rendering, regions: Sequence[Region], anomaly_map: np.ndarray | None = None) -> Rendering:
-    """A copy of ``rendering`` with ``regions`` drawn as numbered marks 1..k, and ``anomaly_map`` as a heatmap.
+    """A copy of ``rendering`` with ``regions`` drawn as numbered marks 1..k (the study's Set-of-Mark form).
 
-    The heatmap is drawn only for 2-D maps (images), stretched over each rendered image. Regions that do not
-    project onto any image (``to_views`` returns nothing) keep their number but are not drawn.
+    Each region is projected with :meth:`~genad.Rendering.to_views`; regions that project onto no image keep
+    their number but are not drawn. A 2-D ``anomaly_map`` (images) is blended as a heatmap over each image. The
+    copy keeps the rendering's class and geometry, so a box named on the marked image maps back to the sample
+    exactly like one named on the plain image.
     """
     images = [np.array(img, dtype=np.uint8, copy=True) for img in rendering.images]
     if anomaly_map is not None and np.ndim(anomaly_map) == 2:
@@ -78,19 +112,31 @@ def draw_marks(rendering: Rendering, regions: Sequence[Region], anomaly_map: np.
     return replace(rendering, images=images, labels=labels)
 
 
-SOURCE_COLOURS = {"expert": (255, 160, 0), "vlm": (0, 200, 255), "hybrid": (255, 0, 200)}
+def draw_regions(rendering: Rendering, regions: Sequence[Region]) -> list[np.ndarray]:
+    """The rendering's images with ``regions`` (in the sample's coordinates) drawn as boxes coloured by source."""
+    images = [np.array(img, dtype=np.uint8, copy=True) for img in rendering.images]
+    for number, region in enumerate(regions, 1):
+        colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
+        for view in rendering.to_views(region):
+            if view.box is not None and 0 <= view.view < len(images):
+                draw_box(images[view.view], view.box, _tag(number, region), colour)
+    return images
 
 
-def draw_report(report: AnomalyReport, image: Any) -> np.ndarray:
-    """``image`` (path, array or PIL image) as RGB uint8 with the report drawn on it.
+def draw_report(report: AnomalyReport, pixels: np.ndarray) -> np.ndarray:
+    """An image report drawn on its image: the anomaly map as a heatmap, mask outlines and boxes.
 
-    The anomaly map, when the report has a 2-D one, is blended as a heatmap; each region with a mask gets its
-    outline, each region with a box its rectangle, tagged with its number, label and confidence and coloured by
-    source (orange: expert, cyan: VLM, magenta: both).
+    Parameters
+    ----------
+    report
+        A report whose regions are in the image's pixels.
+    pixels
+        The image, RGB uint8 ``(H, W, 3)``.
+
+    Each region with a mask gets its outline, each region with a box its rectangle, tagged with its number,
+    label and confidence and coloured by source (see :data:`SOURCE_COLOURS`).
     """
-    sample = image if isinstance(image, ImageSample) else ImageSample.from_path(image) \
-        if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__") else ImageSample.from_array(image)
-    canvas = np.array(sample.pixels, copy=True)
+    canvas = np.array(pixels, dtype=np.uint8, copy=True)
     if report.anomaly_map is not None and np.ndim(report.anomaly_map) == 2:
         canvas = blend_heatmap(canvas, report.anomaly_map)
     h, w = canvas.shape[:2]
@@ -108,8 +154,71 @@ def draw_report(report: AnomalyReport, image: Any) -> np.ndarray:
             ys, xs = np.nonzero(region.mask)
             box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
         if box is not None:
-            text = f"{number} {region.label}".strip()
-            if region.confidence is not None:
-                text += f" {region.confidence:.2f}"
-            draw_box(canvas, box, text, colour)
+            draw_box(canvas, box, _tag(number, region), colour)
     return canvas
+
+
+def score_plot(report: AnomalyReport, length: int, windows: Sequence[tuple[int, int]] = (), *,
+               xlabel: str = "position", values: np.ndarray | None = None) -> np.ndarray:
+    """A plot of a report's per-position scores (frames, rows) as an RGB array.
+
+    Parameters
+    ----------
+    report
+        A report with a 1-D anomaly map or interval regions.
+    length
+        The number of positions.
+    windows
+        Inclusive ``(start, end)`` intervals to shade (ground truth).
+    xlabel
+        The x axis's name.
+    values
+        The series itself, drawn in grey on a second axis when it has ``length`` values.
+    """
+    from matplotlib.figure import Figure
+
+    from genad.metrics import dense_scores
+
+    scores = dense_scores(report, length)
+    fig = Figure(figsize=(6.2, 2.4))
+    ax = fig.add_subplot()
+    for a, b in windows:
+        ax.axvspan(a, b, color="#f4b6b6", alpha=0.6, linewidth=0)
+    if values is not None and values.size == length and np.ptp(values) > 0:
+        ax2 = ax.twinx()
+        ax2.plot(np.arange(length), values, color="#999", linewidth=0.6)
+        ax2.set_yticks([])
+    ax.plot(np.arange(length), scores, color="#1f5fbf", linewidth=1.0)
+    ax.set(xlim=(0, max(length - 1, 1)), xlabel=xlabel, ylabel="score")
+    score = "—" if report.score is None else f"{report.score:.3f}"
+    ax.set_title(f"score {score}" + (" · truth shaded" if windows else ""), fontsize=9)
+    return figure_to_array(fig)
+
+
+def show(picture: np.ndarray, title: str = "", ax: Axes | None = None) -> Axes:
+    """Show an RGB picture on matplotlib axes (new ones when ``ax`` is ``None``), without ticks."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(picture)
+    if title:
+        ax.set_title(title)
+    ax.axis("off")
+    return ax
+
+
+def figure_to_array(fig: Figure, dpi: int = 100) -> np.ndarray:
+    """A matplotlib figure as an RGB uint8 array."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    fig.tight_layout()
+    canvas.draw()
+    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3])
+
+
+def _tag(number: int, region: Region) -> str:
+    text = f"{number} {region.label}".strip()
+    return text + (f" {region.confidence:.2f}" if region.confidence is not None else "")

@@ -7,12 +7,15 @@ category with only anomalous samples reports ``nan`` AUROC instead of failing.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from genad.errors import InputError
+
+if TYPE_CHECKING:
+    from genad._report import AnomalyReport
 
 __all__ = [
     "aupro",
@@ -21,12 +24,15 @@ __all__ = [
     "auroc_of_groups",
     "average_precision",
     "bootstrap_ci",
+    "dense_scores",
     "f1_max",
+    "flagged_ranges",
     "frame_auroc",
     "pixel_auroc",
     "point_auroc",
     "range_precision_recall_f1",
     "ranges_from_binary",
+    "score_map",
 ]
 
 
@@ -225,3 +231,65 @@ def auroc_of_groups(normal: Sequence[float], anomalous: Sequence[float]) -> floa
         return auroc(np.r_[np.zeros(n.size), np.ones(a.size)], np.r_[n, a])
     diff = a[:, None] - n[None, :]
     return float((np.count_nonzero(diff > 0) + 0.5 * np.count_nonzero(diff == 0)) / diff.size)
+
+
+# ---------------------------------------------------------------- from reports to dense scores
+
+
+def _region_fill(report: AnomalyReport) -> float:
+    return float(report.score) if report.score is not None else 1.0
+
+
+def score_map(report: AnomalyReport, shape: tuple[int, int]) -> np.ndarray:
+    """A ``(H, W)`` float map: the report's anomaly map (resized if needed), else its regions painted with their
+    confidence (masks, then boxes), else zeros."""
+    import cv2
+
+    h, w = shape
+    if report.anomaly_map is not None and np.ndim(report.anomaly_map) == 2:
+        amap = np.asarray(report.anomaly_map, dtype=np.float32)
+        if amap.shape != (h, w):
+            amap = np.asarray(cv2.resize(amap, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+        return amap
+    out = np.zeros((h, w), dtype=np.float32)
+    for region in report.regions:
+        value = region.confidence if region.confidence is not None else _region_fill(report)
+        if region.mask is not None and region.mask.shape == (h, w):
+            out[region.mask] = np.maximum(out[region.mask], value)
+        elif region.box is not None:
+            x0, y0, x1, y1 = (round(v) for v in region.box)
+            x0, x1 = max(0, min(x0, x1)), min(w, max(x0, x1) + 1)
+            y0, y1 = max(0, min(y0, y1)), min(h, max(y0, y1) + 1)
+            out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], value)
+    return out
+
+
+def dense_scores(report: AnomalyReport, length: int) -> np.ndarray:
+    """Per-position scores (frames, points or series rows): the anomaly map when it has ``length`` values, else
+    intervals or point indices of the regions painted with their confidence, else zeros."""
+    if report.anomaly_map is not None and np.size(report.anomaly_map) == length:
+        return np.nan_to_num(np.asarray(report.anomaly_map, dtype=np.float64).ravel())
+    out = np.zeros(length)
+    for region in report.regions:
+        value = region.confidence if region.confidence is not None else _region_fill(report)
+        if region.interval is not None:
+            a, b = max(0, int(region.interval[0])), min(length - 1, int(region.interval[1]))
+            out[a:b + 1] = np.maximum(out[a:b + 1], value)
+        elif region.indices is not None:
+            idx = np.asarray(region.indices, dtype=np.int64)
+            idx = idx[(idx >= 0) & (idx < length)]
+            out[idx] = np.maximum(out[idx], value)
+    return out
+
+
+def flagged_ranges(report: AnomalyReport, length: int) -> list[tuple[int, int]]:
+    """The intervals a report flags (none when it says normal)."""
+    if not report.ok or not report.is_anomalous:
+        return []
+    ranges = []
+    for r in report.regions:
+        if r.interval is not None:
+            a, b = max(0, int(r.interval[0])), min(length - 1, int(r.interval[1]))
+            if a <= b:
+                ranges.append((a, b))
+    return ranges

@@ -4,7 +4,8 @@ Supported layouts (``fmt`` names):
 
 - ``mvtec``: ``<category>/good/*`` normal, ``<category>/<defect>/*`` anomalous, optional masks
   ``<category>/ground_truth/<defect>/<stem>_mask.png``. The official split layout (``<category>/train/good``,
-  ``<category>/test/<defect>``) also works: train images are only used as references.
+  ``<category>/test/<defect>``) also works: train images are only used as references. Files of any registered
+  modality are read (images, but also a plug-in's audio files), each as the modality its suffix belongs to.
 - ``loco``: MVTec LOCO, the same plus ``defects_config.json``; masks as ``<stem>_mask.png`` or as the official
   folder ``ground_truth/<defect>/<stem>/*.png`` (all masks of one image, united).
 - ``deeppcb``: ``pcb/good/<id>_temp.jpg`` templates (normal), ``pcb/defect/<id>_test.jpg`` (anomalous, with its
@@ -31,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from genad._registry import get_modality, modality_names
 from genad.errors import CorruptInputError, DataError
 
 __all__ = [
     "FORMATS",
+    "PROTOCOL_EXPERTS",
     "READERS",
     "Dataset",
     "EvalItem",
@@ -44,8 +47,9 @@ __all__ = [
     "read_ply_labels",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-POINTCLOUD_SUFFIXES = (".ply",)
+MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+LABELLED_CLOUD_SUFFIXES = (".ply",)
+"""Point clouds whose points carry a ``label`` property (the ``pointcloud`` format)."""
 DEEPPCB_TYPES = {1: "open", 2: "short", 3: "mousebite", 4: "spur", 5: "spurious_copper", 6: "pin_hole"}
 _UCR_NAME = re.compile(r"^(?P<id>\d+)_UCR_Anomaly_(?P<name>.+)_(?P<train>\d+)_(?P<start>\d+)_(?P<end>\d+)$")
 
@@ -81,6 +85,20 @@ class EvalItem:
     @property
     def is_normal(self) -> bool:
         return self.label == 0
+
+    @property
+    def length(self) -> int:
+        """Positions of a series item (its rows) or frames of a video item with frame labels."""
+        if self.frame_labels is not None:
+            return len(self.frame_labels)
+        if self.timestamps is not None:
+            return len(self.timestamps)
+        return len(self.sample)
+
+    def load_mask(self, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The ground-truth mask as a boolean ``(H, W)`` array (several masks united); all False for a normal
+        item when ``shape`` is given; ``None`` when the item has no mask."""
+        return load_mask(self, shape)
 
 
 @dataclass
@@ -141,7 +159,7 @@ def detect_format(path: str | Path) -> str:
         return "deeppcb"
     if any((c / "defects_config.json").is_file() for c in categories):
         return "loco"
-    if any(_files(c / "good", POINTCLOUD_SUFFIXES) for c in categories):
+    if any(_files(c / "good", LABELLED_CLOUD_SUFFIXES) for c in categories):
         return "pointcloud"
     if categories:
         return "mvtec"
@@ -176,27 +194,40 @@ def _find_mask(category_dir: Path, defect: str, stem: str) -> str | tuple[str, .
             return str(candidate)
     folder = gt / stem
     if folder.is_dir():
-        masks = tuple(str(p) for p in _files(folder, IMAGE_SUFFIXES))
+        masks = tuple(str(p) for p in _files(folder, MASK_SUFFIXES))
         return masks or None
     return None
 
 
+def _by_suffix() -> dict[str, str]:
+    """Registered modalities by file suffix (the first modality to claim a suffix keeps it)."""
+    out: dict[str, str] = {}
+    for name in modality_names():
+        for suffix in get_modality(name).suffixes:
+            out.setdefault(suffix, name)
+    return out
+
+
 def _read_image_folders(root: Path) -> Iterator[EvalItem]:
     skip = {"ground_truth", "annotations", "train", "test", "validation"}
+    modalities = _by_suffix()
+    suffixes = tuple(modalities)
     for cat_dir in _category_dirs(root):
         category = cat_dir.name
         split_layout = (cat_dir / "test").is_dir()
         for split in ("train", "validation"):
             if split_layout:
-                for p in _files(cat_dir / split / "good", IMAGE_SUFFIXES):
-                    yield EvalItem(f"{category}/{split}/good/{p.name}", str(p), 0, category, "image", split="train")
+                for p in _files(cat_dir / split / "good", suffixes):
+                    yield EvalItem(f"{category}/{split}/good/{p.name}", str(p), 0, category,
+                                   modalities[p.suffix.lower()], split="train")
         test_dir = cat_dir / "test" if split_layout else cat_dir
         for defect_dir in sorted(d for d in test_dir.iterdir() if d.is_dir() and d.name not in skip):
             defect = defect_dir.name
-            for p in _files(defect_dir, IMAGE_SUFFIXES):
+            for p in _files(defect_dir, suffixes):
                 label = 0 if defect == "good" else 1
                 mask = None if label == 0 else _find_mask(cat_dir, defect, p.stem)
-                yield EvalItem(f"{category}/{defect}/{p.name}", str(p), label, category, "image", defect, mask)
+                yield EvalItem(f"{category}/{defect}/{p.name}", str(p), label, category,
+                               modalities[p.suffix.lower()], defect, mask)
 
 
 def _read_loco(root: Path) -> Iterator[EvalItem]:
@@ -213,11 +244,11 @@ def _read_deeppcb(root: Path) -> Iterator[EvalItem]:
     for cat_dir in cat_dirs:
         category = cat_dir.name
         templates = {p.stem.removesuffix("_temp"): p for p in cat_dir.rglob("*_temp.*")
-                     if p.suffix.lower() in IMAGE_SUFFIXES}
+                     if p.suffix.lower() in MASK_SUFFIXES}
         for _, p in sorted(templates.items()):
             yield EvalItem(f"{category}/good/{p.name}", str(p), 0, category, "image")
         for p in sorted(cat_dir.rglob("*_test.*")):
-            if p.suffix.lower() not in IMAGE_SUFFIXES or "ground_truth" in p.parts:
+            if p.suffix.lower() not in MASK_SUFFIXES or "ground_truth" in p.parts:
                 continue
             key = p.stem.removesuffix("_test")
             boxes, types = _deeppcb_boxes(cat_dir / "annotations" / f"{key}.txt")
@@ -266,7 +297,7 @@ def _read_ucsd(root: Path) -> Iterator[EvalItem]:
     labels = json.loads((root / "labels.json").read_text())
     for clip_dir in sorted(d for d in (root / "frames").iterdir() if d.is_dir()):
         clip = clip_dir.name
-        frames = _files(clip_dir, IMAGE_SUFFIXES)
+        frames = _files(clip_dir, MASK_SUFFIXES)
         if clip not in labels:
             raise DataError(f"clip {clip} has no entry in {root / 'labels.json'}")
         frame_labels = np.asarray(labels[clip]["frame_labels"], dtype=np.int8)
@@ -398,7 +429,7 @@ def _read_pointclouds(root: Path) -> Iterator[EvalItem]:
     for cat_dir in _category_dirs(root):
         category = cat_dir.name
         for defect_dir in sorted(d for d in cat_dir.iterdir() if d.is_dir() and d.name != "ground_truth"):
-            for p in _files(defect_dir, POINTCLOUD_SUFFIXES):
+            for p in _files(defect_dir, LABELLED_CLOUD_SUFFIXES):
                 labels = read_ply_labels(p)
                 label = 0 if defect_dir.name == "good" else 1
                 yield EvalItem(f"{category}/{defect_dir.name}/{p.name}", str(p), label, category, "pointcloud",
@@ -462,3 +493,14 @@ READERS: dict[str, Callable[[Path], Iterator[EvalItem]]] = {
     "pointcloud": _read_pointclouds,
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
+
+
+def _causal_series_expert() -> Any:
+    from genad.modalities.series import SeriesExpert
+
+    return SeriesExpert(mode="causal")
+
+
+PROTOCOL_EXPERTS: dict[str, dict[str, Callable[[], Any]]] = {"nab": {"series": _causal_series_expert}}
+"""Experts a format's protocol requires, by modality: NAB measures streaming detection, so a row's score may use
+only the rows before it (the causal series expert)."""

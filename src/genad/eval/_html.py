@@ -1,9 +1,9 @@
 """A self-contained HTML report of an evaluation: every picture is embedded as a ``data:`` URL.
 
-Sections: the per-category metric table, ROC curves (matplotlib PNGs), the worst false positives and false
-negatives of each category (images with the report's overlay and the ground truth outlined in green, point clouds
-rendered, series and videos as score plots), and score plots of the series and videos with their ground truth
-shaded.
+Sections: the per-category metric table, ROC curves (matplotlib PNGs) over each modality's units, and the worst
+false positives and false negatives of each category, each drawn by its modality
+(:meth:`~genad.Modality.eval_picture`: images with the report's overlay and the ground truth outlined in green,
+point clouds rendered, series and videos as score plots with the ground truth shaded).
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from genad._registry import get_modality
 from genad.errors import GenadError
-from genad.eval._datasets import Dataset, EvalItem, load_mask
-from genad.eval._runner import METRIC_KEYS, EvalRecord, dense_scores, series_length
+from genad.eval._datasets import Dataset
+from genad.eval._runner import EvalRecord
 
 __all__ = ["render_report", "write_report"]
 
-MAX_SCORE_PLOTS = 24
 THUMB_MAX = 480
-TRUTH_COLOUR = (0, 220, 0)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
@@ -73,13 +72,6 @@ def render_report(dataset: Dataset, records: Sequence[EvalRecord], summary: dict
         parts.append(f"<h3>{_e(category)}</h3>")
         parts.append(_cards(normal, "fp", "highest-scored normal samples") if normal else "")
         parts.append(_cards(anomalous, "fn", "lowest-scored anomalous samples") if anomalous else "")
-    plotted = [r for r in records if r.item.modality in ("series", "video") and r.report.ok][:MAX_SCORE_PLOTS]
-    if plotted:
-        parts.append("<h2>Score plots</h2><div class='cards'>")
-        for r in plotted:
-            parts.append(f"<div class='card' style='width:620px'><p>{_e(r.item.name)}</p>"
-                         f"<img alt='scores of {_e(r.item.name)}' src='{_score_plot(r)}'></div>")
-        parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)
 
@@ -95,8 +87,9 @@ def _fmt(value: Any) -> str:
 
 
 def _metric_table(summary: dict[str, Any]) -> str:
-    present = {k for block in summary["categories"].values() for k in block}
-    keys = [k for k in METRIC_KEYS if k in present or k in summary["mean"]]
+    counts = {"n", "n_anomalous", "errors"}
+    keys = list(dict.fromkeys([*(k for block in summary["categories"].values() for k in block if k not in counts),
+                               *summary["mean"]]))
     head = "".join(f"<th>{_e(k)}</th>" for k in ["category", "n", "anomalous", "errors", *keys])
     rows = []
     for name, block in summary["categories"].items():
@@ -135,28 +128,6 @@ def _figure_url(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _roc_inputs(records: Sequence[EvalRecord]) -> tuple[np.ndarray, np.ndarray, str]:
-    """Labels and scores for one category's ROC: per frame (video), per row (series), else per sample."""
-    modality = records[0].item.modality
-    if modality == "video":
-        items = [r for r in records if r.item.frame_labels is not None]
-        labels = [np.asarray(r.item.frame_labels) for r in items]
-        scores = [dense_scores(r.report, len(lab)) for r, lab in zip(items, labels, strict=True)]
-        return np.concatenate(labels), np.concatenate(scores), "frames"
-    if modality == "series":
-        labels, scores = [], []
-        for r in records:
-            n = series_length(r.item)
-            lab = np.zeros(n, dtype=np.int8)
-            for a, b in r.item.windows:
-                lab[a:b + 1] = 1
-            labels.append(lab)
-            scores.append(dense_scores(r.report, n))
-        return np.concatenate(labels), np.concatenate(scores), "rows"
-    return (np.array([r.item.label for r in records]), np.array([r.report.score or 0.0 for r in records]),
-            "samples")
-
-
 def _roc_figure(records: Sequence[EvalRecord]) -> str | None:
     from matplotlib.figure import Figure
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -168,11 +139,11 @@ def _roc_figure(records: Sequence[EvalRecord]) -> str | None:
         recs = [r for r in records if r.item.category == category and r.report.ok and r.report.score is not None]
         if not recs:
             continue
-        labels, scores, unit = _roc_inputs(recs)
+        labels, scores = get_modality(recs[0].item.modality).roc_points(recs)
         if np.unique(labels).size < 2:
             continue
         fpr, tpr, _ = roc_curve(labels, scores)
-        ax.plot(fpr, tpr, label=f"{category} ({unit}, AUROC {roc_auc_score(labels, scores):.3f})")
+        ax.plot(fpr, tpr, label=f"{category} ({labels.size} points, AUROC {roc_auc_score(labels, scores):.3f})")
         drawn += 1
     if not drawn:
         return None
@@ -200,72 +171,9 @@ def _cards(records: Sequence[EvalRecord], kind: str, title: str) -> str:
 
 
 def _picture(record: EvalRecord) -> str | None:
-    """An overlay (images), a rendering (point clouds) or a score plot (series, video); ``None`` if unavailable."""
-    item = record.item
+    """The record's picture by its modality (an overlay, a rendering, a score plot); ``None`` if unavailable."""
     try:
-        if item.modality == "image":
-            return _jpeg(_with_truth(record.report.overlay(item.sample), item))
-        if item.modality == "pointcloud":
-            return _pointcloud_render(item)
-        return _score_plot(record)
+        picture = get_modality(record.item.modality).eval_picture(record)
     except (GenadError, ImportError, OSError, ValueError):
         return None
-
-
-def _with_truth(overlay: np.ndarray, item: EvalItem) -> np.ndarray:
-    """The overlay with the ground-truth mask outlined in green."""
-    import cv2
-
-    mask = load_mask(item) if item.mask is not None else None
-    if mask is None:
-        return overlay
-    h, w = overlay.shape[:2]
-    m = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = np.ascontiguousarray(overlay)
-    cv2.drawContours(out, contours, -1, TRUTH_COLOUR, max(1, round(min(h, w) / 200)), lineType=cv2.LINE_AA)
-    return out
-
-
-def _pointcloud_render(item: EvalItem) -> str | None:
-    from genad._registry import MODALITIES, load_sample
-
-    sample = load_sample(item.sample, "pointcloud")
-    rendering = MODALITIES["pointcloud"].default_renderer().render(sample)
-    return _jpeg(rendering.images[0]) if rendering.images else None
-
-
-def _series_values(item: EvalItem) -> np.ndarray | None:
-    import pandas as pd
-
-    sample = item.sample
-    if isinstance(sample, (str, Path)) and str(sample).endswith(".csv"):
-        frame = pd.read_csv(sample)
-        numeric = frame.select_dtypes("number")
-        return numeric.iloc[:, 0].to_numpy() if numeric.shape[1] else None
-    if isinstance(sample, pd.DataFrame):
-        return sample.iloc[:, 0].to_numpy(dtype=np.float64)
-    if isinstance(sample, pd.Series):
-        return sample.to_numpy(dtype=np.float64)
-    return None
-
-
-def _score_plot(record: EvalRecord) -> str:
-    from matplotlib.figure import Figure
-
-    item = record.item
-    n = len(item.frame_labels) if item.frame_labels is not None else series_length(item)
-    scores = dense_scores(record.report, n)
-    fig = Figure(figsize=(6.2, 2.4))
-    ax = fig.add_subplot()
-    for a, b in item.windows:
-        ax.axvspan(a, b, color="#f4b6b6", alpha=0.6, linewidth=0)
-    values = _series_values(item) if item.modality == "series" else None
-    if values is not None and values.size == n and np.ptp(values) > 0:
-        ax2 = ax.twinx()
-        ax2.plot(np.arange(n), values, color="#999", linewidth=0.6)
-        ax2.set_yticks([])
-    ax.plot(np.arange(n), scores, color="#1f5fbf", linewidth=1.0)
-    ax.set(xlim=(0, max(n - 1, 1)), xlabel="frame" if item.modality == "video" else "position", ylabel="score")
-    ax.set_title(f"score {record.report.score:.3f} · truth shaded", fontsize=9)
-    return _figure_url(fig)
+    return _jpeg(picture) if picture is not None else None

@@ -10,7 +10,6 @@ folder) the moment it completes, keyed by a hash of the run's settings, so a kil
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import math
@@ -26,29 +25,22 @@ from typing import Any
 import numpy as np
 
 from genad import metrics
-from genad._registry import MODALITIES
+from genad._registry import get_modality
 from genad._report import AnomalyReport, Usage
-from genad.errors import BackendError, ConfigurationError, GenadError, MissingDependencyError
-from genad.eval._datasets import Dataset, EvalItem, load_mask
+from genad.errors import BackendError, GenadError
+from genad.eval._datasets import PROTOCOL_EXPERTS, Dataset, EvalItem
 
 __all__ = [
-    "METRIC_KEYS",
     "EvalRecord",
     "ResultStore",
     "Runner",
+    "category_metrics",
     "check_components",
-    "dense_scores",
-    "image_map",
     "protocol_detector",
     "select_references",
     "summarize",
 ]
 
-METRIC_KEYS = ("image_auroc", "image_ap", "f1_max", "pixel_auroc", "aupro", "frame_auroc", "nab_standard",
-               "nab_low_fp", "nab_low_fn", "range_f1", "object_auroc", "point_auroc")
-PIXEL_MAX_SIDE = 256
-"""Pixel metrics run on masks and maps area-resized to at most this many pixels on the long side (a resized mask
-keeps the pixels at least half covered), so memory stays bounded on full benchmarks."""
 NAB_PROTOCOL = "nab: every file, causal series expert, no references"
 """Part of a NAB run's cache key, so that results scored under another protocol are not reused."""
 NAB_KEYS = {"standard": "nab_standard", "reward_low_FP_rate": "nab_low_fp", "reward_low_FN_rate": "nab_low_fn"}
@@ -117,35 +109,23 @@ class ResultStore:
 
 
 def check_components(detector: Any, modality: str) -> None:
-    """Raise :class:`ConfigurationError` naming the sample class, renderer or expert this run needs but lacks."""
+    """Raise before scoring when ``detector`` cannot run ``modality`` here: an unknown modality
+    (:class:`~genad.errors.UnsupportedInputError`) or a default renderer or expert whose dependencies are missing
+    (:class:`~genad.errors.MissingDependencyError`)."""
     mode = detector.resolved_mode()
-    spec = MODALITIES[modality]
-    needed = [("sample class", spec.sample)]
-    renderers = getattr(detector, "renderers", None) or {}
-    experts = getattr(detector, "experts", None) or {}
-    if mode in ("vlm", "hybrid") and modality not in renderers:
-        needed.append(("renderer", spec.renderer))
-    if mode in ("local", "hybrid") and modality not in experts:
-        needed.append(("expert", spec.expert))
-    for what, target in needed:
-        module, _, attr = target.partition(":")
-        try:
-            found = hasattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name and not module.startswith(exc.name):
-                raise MissingDependencyError(f"the {modality} {what} {target} needs the module {exc.name}, "
-                                             "which is not installed") from exc
-            found = False
-        if not found:
-            raise ConfigurationError(f"{mode} mode on {modality} data needs the {modality} {what} {target}, "
-                                     "which does not exist in this genad installation")
+    spec = get_modality(modality)
+    spec.check_dependencies("sample")
+    if mode in ("vlm", "hybrid") and modality not in (getattr(detector, "renderers", None) or {}):
+        spec.check_dependencies("renderer")
+    if mode in ("local", "hybrid") and modality not in (getattr(detector, "experts", None) or {}):
+        spec.check_dependencies("expert")
 
 
 def _describe_expert(detector: Any, modality: str) -> str:
     """The class and parameters of the expert ``detector`` uses for ``modality``: attributes holding numbers,
     strings, booleans or tuples and lists of them; fitted state (names ending in ``_``) and objects, whose repr may
     change from process to process, are left out."""
-    expert = (getattr(detector, "experts", None) or {}).get(modality) or MODALITIES[modality].default_expert()
+    expert = (getattr(detector, "experts", None) or {}).get(modality) or get_modality(modality).default_expert()
     params = sorted((k, v) for k, v in getattr(expert, "__dict__", {}).items() if not k.endswith("_") and _plain(v))
     return f"{type(expert).__module__}.{type(expert).__qualname__}{params!r}"
 
@@ -157,17 +137,17 @@ def _plain(value: Any) -> bool:
 
 
 def protocol_detector(detector: Any, fmt: str) -> Any:
-    """The detector a dataset's protocol calls for: on NAB, a copy whose series expert is the causal
-    :class:`~genad.modalities.series._expert.SeriesExpert` (NAB measures streaming detection: the score of a row may use only
-    the rows before it), unless the detector already has a series expert of its own. Others: ``detector`` itself."""
-    experts = getattr(detector, "experts", None)
-    if fmt != "nab" or not hasattr(detector, "experts") or (experts and "series" in experts):
+    """The detector a dataset format's protocol calls for: ``detector`` with the experts the format requires
+    (see :data:`genad.eval._datasets.PROTOCOL_EXPERTS`; NAB measures streaming detection, so its series expert is
+    causal), unless the detector already has its own expert for that modality."""
+    required = PROTOCOL_EXPERTS.get(fmt, {})
+    experts = getattr(detector, "experts", None) or {}
+    missing = {m: make() for m, make in required.items() if m not in experts}
+    if not missing or not hasattr(detector, "experts"):
         return detector
-    from genad.modalities.series._expert import SeriesExpert
-
-    nab = copy(detector)
-    nab.experts = {**(experts or {}), "series": SeriesExpert(mode="causal")}
-    return nab
+    adapted = copy(detector)
+    adapted.experts = {**experts, **missing}
+    return adapted
 
 
 def select_references(items: Sequence[EvalItem], shots: int, seed: int) -> tuple[list[EvalItem], list[EvalItem]]:
@@ -325,71 +305,6 @@ def _float32_map(report: AnomalyReport) -> AnomalyReport:
 # ---------------------------------------------------------------- from reports to dense scores
 
 
-def _region_fill(report: AnomalyReport) -> float:
-    return float(report.score) if report.score is not None else 1.0
-
-
-def image_map(report: AnomalyReport, shape: tuple[int, int]) -> np.ndarray:
-    """A ``(H, W)`` float map: the report's anomaly map (resized if needed), else its regions painted with their
-    confidence (masks, then boxes), else zeros."""
-    import cv2
-
-    h, w = shape
-    if report.anomaly_map is not None and np.ndim(report.anomaly_map) == 2:
-        amap = np.asarray(report.anomaly_map, dtype=np.float32)
-        if amap.shape != (h, w):
-            amap = np.asarray(cv2.resize(amap, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-        return amap
-    out = np.zeros((h, w), dtype=np.float32)
-    for region in report.regions:
-        value = region.confidence if region.confidence is not None else _region_fill(report)
-        if region.mask is not None and region.mask.shape == (h, w):
-            out[region.mask] = np.maximum(out[region.mask], value)
-        elif region.box is not None:
-            x0, y0, x1, y1 = (round(v) for v in region.box)
-            x0, x1 = max(0, min(x0, x1)), min(w, max(x0, x1) + 1)
-            y0, y1 = max(0, min(y0, y1)), min(h, max(y0, y1) + 1)
-            out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], value)
-    return out
-
-
-def dense_scores(report: AnomalyReport, length: int) -> np.ndarray:
-    """Per-position scores (frames, points or series rows): the anomaly map when it has ``length`` values, else
-    intervals or point indices of the regions painted with their confidence, else zeros."""
-    if report.anomaly_map is not None and np.size(report.anomaly_map) == length:
-        return np.nan_to_num(np.asarray(report.anomaly_map, dtype=np.float64).ravel())
-    out = np.zeros(length)
-    for region in report.regions:
-        value = region.confidence if region.confidence is not None else _region_fill(report)
-        if region.interval is not None:
-            a, b = max(0, int(region.interval[0])), min(length - 1, int(region.interval[1]))
-            out[a:b + 1] = np.maximum(out[a:b + 1], value)
-        elif region.indices is not None:
-            idx = np.asarray(region.indices, dtype=np.int64)
-            idx = idx[(idx >= 0) & (idx < length)]
-            out[idx] = np.maximum(out[idx], value)
-    return out
-
-
-def predicted_ranges(report: AnomalyReport, length: int) -> list[tuple[int, int]]:
-    """The intervals a report flags (none when it says normal)."""
-    if not report.ok or not report.is_anomalous:
-        return []
-    ranges = []
-    for r in report.regions:
-        if r.interval is not None:
-            a, b = max(0, int(r.interval[0])), min(length - 1, int(r.interval[1]))
-            if a <= b:
-                ranges.append((a, b))
-    return ranges
-
-
-def series_length(item: EvalItem) -> int:
-    if item.timestamps is not None:
-        return len(item.timestamps)
-    return len(item.sample)
-
-
 # ---------------------------------------------------------------- metrics per category
 
 
@@ -397,81 +312,19 @@ def _nan_to_none(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def _scores(records: list[EvalRecord]) -> list[float]:
-    return [float(r.report.score) if r.report.score is not None else 0.0 for r in records]
-
-
-def _image_metrics(records: list[EvalRecord]) -> dict[str, float]:
-    import cv2
-
-    labels = [r.item.label for r in records]
-    scores = _scores(records)
-    out = {"image_auroc": metrics.auroc(labels, scores), "image_ap": metrics.average_precision(labels, scores),
-           "f1_max": metrics.f1_max(labels, scores)}
-    with_masks = [r for r in records if r.item.mask is not None]
-    if not with_masks:
-        return out
-    masks, maps = [], []
-    for r in records:
-        if r.item.label == 1 and r.item.mask is None:
-            continue  # anomalous without a mask: no pixel ground truth
-        if r.item.mask is not None:
-            mask = load_mask(r.item)
-        else:
-            image = cv2.imread(str(r.item.sample), cv2.IMREAD_GRAYSCALE)
-            mask = np.zeros(image.shape[:2], dtype=bool) if image is not None else None
-        if mask is None:
-            continue
-        amap = image_map(r.report, mask.shape)
-        h, w = mask.shape
-        scale = PIXEL_MAX_SIDE / max(h, w)
-        if scale < 1:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
-            amap = cv2.resize(amap, size, interpolation=cv2.INTER_AREA)
-        masks.append(mask)
-        maps.append(amap)
-    out["pixel_auroc"] = metrics.pixel_auroc(masks, maps)
-    out["aupro"] = metrics.aupro(masks, maps)
-    return out
-
-
-def _range_f1(records: list[EvalRecord]) -> float:
-    f1s = []
-    for r in records:
-        if not r.item.windows:
-            continue
-        n = series_length(r.item)
-        f1s.append(metrics.range_precision_recall_f1(r.item.windows, predicted_ranges(r.report, n), n)[2])
-    return float(np.mean(f1s)) if f1s else float("nan")
-
-
 def _nab(records: list[EvalRecord]) -> dict[str, float]:
     from genad.eval._nab import NabFile, nab_scores
 
-    files = [NabFile(r.item.name, dense_scores(r.report, series_length(r.item)), r.item.windows) for r in records]
+    files = [NabFile(r.item.name, metrics.dense_scores(r.report, r.item.length), r.item.windows) for r in records]
     if not files or not any(f.windows for f in files):
         return {}
     return {NAB_KEYS[name]: score.normalized for name, score in nab_scores(files).items()}
 
 
 def category_metrics(fmt: str, records: list[EvalRecord]) -> dict[str, float]:
-    """The metrics that apply to one category's scored (non-error) records."""
-    modality = records[0].item.modality
-    if modality == "image":
-        return _image_metrics(records)
-    if modality == "video":
-        with_frames = [r for r in records if r.item.frame_labels is not None]
-        frame_labels = [r.item.frame_labels for r in with_frames if r.item.frame_labels is not None]
-        frame_scores = [dense_scores(r.report, len(x)) for r, x in zip(with_frames, frame_labels, strict=True)]
-        return {"frame_auroc": metrics.frame_auroc(frame_labels, frame_scores)}
-    if modality == "pointcloud":
-        with_points = [r for r in records if r.item.point_labels is not None]
-        point_labels = [r.item.point_labels for r in with_points if r.item.point_labels is not None]
-        point_scores = [dense_scores(r.report, len(x)) for r, x in zip(with_points, point_labels, strict=True)]
-        return {"object_auroc": metrics.auroc([r.item.label for r in records], _scores(records)),
-                "point_auroc": metrics.point_auroc(point_labels, point_scores)}
-    out = {"range_f1": _range_f1(records)}
+    """The metrics that apply to one category's scored (non-error) records: its modality's, plus the NAB scores
+    for NAB files."""
+    out = get_modality(records[0].item.modality).metrics(records)
     if fmt == "nab":
         out.update(_nab(records))
     return out
@@ -500,7 +353,8 @@ def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: 
     if dataset.format == "nab":
         ok_all = [r for r in records if r.report.ok and r.report.score is not None]
         mean.update(_nab(ok_all))
-    ordered = {k: mean[k] for k in METRIC_KEYS if k in mean}
+    ordered = {k: mean[k] for k in dict.fromkeys(k for block in categories.values() for k in block) if k in mean}
+    ordered.update({k: v for k, v in mean.items() if k not in ordered})
     usage = sum((r.report.usage for r in records), Usage())
     return {
         "dataset": str(dataset.root), "format": dataset.format, "mode": mode,

@@ -10,6 +10,7 @@ See ``docs/image-expert.md`` for the method, the calibration rule and measured f
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,8 +24,9 @@ from scipy import ndimage
 
 from genad._expert import ExpertResult
 from genad._report import Region
+from genad._sample import load_with
 from genad.errors import InputError, MissingDependencyError
-from genad.modalities.image._backbone import FEATURE_STRIDES, INSTALL_HINT, cached_model_path
+from genad.modalities.image._backbone import FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
 from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations
 from genad.modalities.image._sample import ImageSample
 
@@ -406,13 +408,17 @@ class _LRU(Generic[T]):
 
 
 def _as_image(obj: Any) -> ImageSample:
-    if isinstance(obj, ImageSample):
-        return obj
-    from genad._registry import load_sample
+    return load_with(ImageSample, obj)
 
-    sample = load_sample(obj, "image")
-    assert isinstance(sample, ImageSample)
-    return sample
+
+def check_dependencies() -> None:
+    """Raise :class:`~genad.errors.MissingDependencyError` unless onnxruntime, onnx and the weights are installed."""
+    for module in ("onnxruntime", "onnx"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise MissingDependencyError(f"the image expert needs {module}: {INSTALL_HINT}") from None
+    weights_path()
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ class ImageRendering(Rendering):
         return self.native_size[0] / w, self.native_size[1] / h
 
     def to_native(self, region: ViewRegion) -> Mapped:
-        bad = self._check_view(region.view)
+        bad = self.missing_view(region.view)
         if bad is not None:
             return bad
         if region.box is None:

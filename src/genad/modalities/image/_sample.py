@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from genad._pixels import to_uint8
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSample"]
@@ -81,7 +82,7 @@ class ImageSample:
         if a.shape[0] * a.shape[1] > MAX_PIXELS:
             raise InputError(f"image of {a.shape[1]}x{a.shape[0]} exceeds {MAX_PIXELS} pixels")
         bit_depth = {1: 8, 2: 16}.get(a.dtype.itemsize, 8) if a.dtype.kind in "iub" else 32
-        u8 = _to_uint8(a)
+        u8 = to_uint8(a)
         if u8.ndim == 2:
             u8 = np.repeat(u8[:, :, None], 3, axis=2)
         elif u8.shape[2] == 4:
@@ -92,24 +93,6 @@ class ImageSample:
 
 def _is_pil(obj: Any) -> bool:
     return type(obj).__module__.startswith("PIL.")
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype == np.bool_:
-        return a.astype(np.uint8) * 255
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)):
-            raise InputError("image contains NaN or infinite values")
-        lo, hi = (0.0, 1.0) if a.min() >= 0.0 and a.max() <= 1.0 else (float(a.min()), float(a.max()))
-    elif a.dtype == np.uint16:
-        lo, hi = 0.0, float(a.max()) if a.max() > 0 else 1.0
-        hi = 65535.0 if hi > 4095 else hi
-    else:
-        lo, hi = float(a.min()), float(a.max())
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    return np.clip((a.astype(np.float32) - lo) * scale + 0.5, 0, 255).astype(np.uint8)
 
 
 def _decode_with_pillow(path: Path) -> np.ndarray:

@@ -30,7 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from genad._expert import ExpertResult
 from genad._report import Region
-from genad.errors import InputError
+from genad._sample import load_with
 from genad.modalities.pointcloud._sample import PointCloudSample
 
 __all__ = ["PointCloudExpert", "register"]
@@ -370,11 +370,4 @@ def _regions(surface: _Surface, point_scores: np.ndarray, limit: int) -> tuple[R
 
 
 def _as_cloud(obj: Any) -> PointCloudSample:
-    if isinstance(obj, PointCloudSample):
-        return obj
-    from genad._registry import load_sample
-
-    sample = load_sample(obj, "pointcloud")
-    if not isinstance(sample, PointCloudSample):
-        raise InputError(f"expected a point cloud, got a {type(sample).__name__}")
-    return sample
+    return load_with(PointCloudSample, obj)

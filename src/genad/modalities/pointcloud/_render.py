@@ -72,7 +72,7 @@ class PointCloudRendering(Rendering):
 
     def to_native(self, region: ViewRegion) -> Mapped:
         """The indices of the points visible inside the box (the view it overlaps most, clipped to that view)."""
-        bad = self._check_view(region.view)
+        bad = self.missing_view(region.view)
         if bad is not None:
             return bad
         if region.box is None:

@@ -73,6 +73,10 @@ class SeriesExpert:
     max_regions: int = 5
     merge_gap: int = 10
 
+    def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
+        """Each series scored on its own against ``references`` (series are not scored against each other)."""
+        return [self.score(s, references) for s in samples]
+
     def score(self, sample: SeriesSample, references: Sequence[Any] = ()) -> ExpertResult:
         """Score every point; ``score`` is the maximum point score, ``anomaly_map`` the ``(T,)`` point scores."""
         if not isinstance(sample, SeriesSample):

@@ -78,7 +78,7 @@ class SeriesRendering(Rendering):
         return lo + (x0 - left) * scale, lo + (x1 - left) * scale
 
     def to_native(self, region: ViewRegion) -> Mapped:
-        bad = self._check_view(region.view)
+        bad = self.missing_view(region.view)
         if bad is not None:
             return bad
         if region.interval is not None:
@@ -156,6 +156,7 @@ class SeriesRenderer:
             np.asarray(sample.index, dtype=np.float64)
         spans = self.windows(sample.length)
         out = SeriesRendering(images=[], labels=[], noun="image", locate_hint=_locate_hint(x_is_position),
+                              answer_fields=("interval", "box"),
                               index=sample.index, x_is_position=x_is_position,
                               meta={"length": sample.length, "columns": list(sample.columns)})
         drawn: dict[tuple[int, int, int], tuple[np.ndarray, tuple[float, float, float, float],

@@ -26,7 +26,7 @@ import numpy as np
 
 from genad._expert import ExpertResult
 from genad._report import Region
-from genad.errors import InputError
+from genad._sample import load_with
 from genad.modalities.video._sample import VideoSample
 
 __all__ = ["MotionStats", "VideoExpert", "anomalous_intervals"]
@@ -229,12 +229,4 @@ def anomalous_intervals(scores: np.ndarray, threshold: float = 0.5, *, min_gap: 
 
 
 def _as_video(obj: Any) -> VideoSample:
-    if isinstance(obj, VideoSample):
-        return obj
-    from pathlib import Path
-
-    if isinstance(obj, (str, Path)):
-        return VideoSample.from_path(obj)
-    if isinstance(obj, np.ndarray):
-        return VideoSample.from_array(obj)
-    raise InputError(f"the video expert scores videos, got {type(obj).__name__}")
+    return load_with(VideoSample, obj)

@@ -155,7 +155,7 @@ class VideoRendering(Rendering):
         return int(self.cell_frames[idx, 0].min()), int(self.cell_frames[idx, 1].max())
 
     def to_native(self, region: ViewRegion) -> Mapped:
-        bad = self._check_view(region.view)
+        bad = self.missing_view(region.view)
         if bad is not None:
             return bad
         if region.cells:  # an empty list names no cell: fall through to the box, the interval or no location
@@ -292,6 +292,7 @@ class VideoRenderer:
                 'number and time), and "image": the grid they are in; leave "box" and "interval" null.')
         return VideoRendering(
             images=images, labels=labels, noun="video frames", locate_hint=hint,
+            answer_fields=("cells", "box", "interval"),
             meta={"selection": self.selection, "n_frames": sample.n_frames, "fps": sample.fps},
             keyframes=keyframes, cell_frames=cell_frames, grid_cells=grid_cells, cell_boxes=cell_boxes,
             fps=sample.fps, columns=self.cols,

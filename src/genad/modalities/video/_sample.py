@@ -19,8 +19,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from genad._pixels import to_uint8
 from genad.errors import CorruptInputError, EmptyInputError, InputError, UnsupportedInputError
-from genad.modalities.image._sample import _to_uint8
 
 __all__ = ["DEFAULT_FPS", "FRAME_SUFFIXES", "VIDEO_SUFFIXES", "VideoSample"]
 
@@ -149,7 +149,7 @@ class VideoSample:
 
 
 def _rgb_uint8(array: np.ndarray) -> np.ndarray:
-    u8 = _to_uint8(array)
+    u8 = to_uint8(array)
     if u8.ndim == 3:
         return np.repeat(u8[..., None], 3, axis=3)
     if u8.shape[3] == 4:

@@ -1,0 +1,158 @@
+"""``Detector.detect_many``: many samples, bounded work in flight, ordered results, no lost reports.
+
+Scoring is the same with or without an executor:
+
+1. Without references (and with an expert: local or hybrid mode), each modality's samples are one zero-shot batch:
+   they are loaded here and scored together by the expert's ``score_many`` (mutual scoring), as one task on the
+   executor. If that batch fails, its samples are scored one by one, each alone, with a note saying so.
+2. Every sample then finishes on the executor: :meth:`Detector.detect_scored` for samples scored in step 1,
+   :meth:`Detector.detect` for the rest.
+
+A sample that fails becomes a report with ``status="error"`` (or, with ``errors="raise"``, a
+:class:`~genad.errors.BatchError` that keeps every finished report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any, Literal
+
+from genad._expert import Expert, ExpertResult
+from genad._registry import load_sample
+from genad._report import AnomalyReport
+from genad._sample import Sample
+from genad._task import Task
+from genad.errors import BatchError, ConfigurationError, GenadError
+
+if TYPE_CHECKING:
+    from genad._detector import Detector
+
+__all__ = ["detect_many"]
+
+
+def detect_many(detector: Detector, samples: Iterable[Any], task: Task, *, executor: Executor | None,
+                max_in_flight: int, errors: Literal["return", "raise"], progress: bool,
+                modality: str | None) -> list[AnomalyReport]:
+    """See :meth:`genad.Detector.detect_many`."""
+    from tqdm.auto import tqdm
+
+    if errors not in ("return", "raise"):
+        raise ConfigurationError(f"errors must be 'return' or 'raise', not {errors!r}")
+    if max_in_flight < 1:
+        raise ConfigurationError(f"max_in_flight must be at least 1, not {max_in_flight}")
+    items = list(samples)
+    with_feedback = detector.task_for(None, task)  # each detect() adds the feedback again, minus its own sample
+    mode = detector.resolved_mode()
+    if mode != "local":
+        detector.vlm_client()  # no endpoint: fail before any expert runs
+    own = executor is None
+    pool: Executor = executor if executor is not None else ThreadPoolExecutor(max_workers=max_in_flight)
+    batch = _Batch(detector, items, errors, mode=mode, modality=modality)
+    bar = tqdm(total=len(items), disable=not progress, unit="sample")
+    try:
+        if not with_feedback.references and mode != "vlm":
+            batch.score_zero_shot(pool)
+        bar.update(sum(r is not None for r in batch.reports))
+        batch.finish(pool, task, with_feedback, max_in_flight, bar.update)
+    finally:
+        bar.close()
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in batch.reports if r is not None]
+
+
+class _Batch:
+    """The state of one ``detect_many`` call: items, their loaded samples, expert results and reports."""
+
+    def __init__(self, detector: Detector, items: list[Any], errors: str, *, mode: str,
+                 modality: str | None) -> None:
+        self.detector = detector
+        self.items = items
+        self.errors = errors
+        self.mode = mode
+        self.modality = modality
+        self.reports: list[AnomalyReport | None] = [None] * len(items)
+        self.samples: dict[int, Sample] = {}
+        self.results: dict[int, ExpertResult] = {}
+        self.notes: dict[int, str] = {}
+
+    def fail(self, i: int, exc: BaseException) -> None:
+        """Record item ``i``'s failure (or raise :class:`BatchError` with ``errors="raise"``)."""
+        source = _source_name(self.items[i])
+        self.reports[i] = AnomalyReport.failed(exc, source=source, mode=self.mode)
+        if self.errors == "raise":
+            raise BatchError(f"sample {source!r} failed: {type(exc).__name__}: {exc}",
+                             [r for r in self.reports if r is not None]) from exc
+
+    def score_zero_shot(self, pool: Executor) -> None:
+        """Load every item and score each modality's samples as one zero-shot batch (see the module doc)."""
+        groups: dict[str, list[int]] = {}
+        for i, item in enumerate(self.items):
+            try:
+                sample = load_sample(item, self.modality)
+            except GenadError as exc:
+                self.fail(i, exc)
+                continue
+            self.samples[i] = sample
+            groups.setdefault(sample.modality, []).append(i)
+        for name, idx in groups.items():
+            expert = self.detector.expert_for(name)
+            try:
+                scored = pool.submit(_score_many, expert, [self.samples[i] for i in idx]).result()
+            except GenadError as exc:
+                for i in idx:
+                    self.notes[i] = (f"scored alone: the zero-shot batch of {len(idx)} samples failed "
+                                     f"({type(exc).__name__}: {exc})")
+                continue
+            self.results.update(zip(idx, scored, strict=True))
+
+    def finish(self, pool: Executor, task: Task, scored_task: Task, max_in_flight: int,
+               advance: Callable[[int], Any]) -> None:
+        """Finish every item without a report, at most ``max_in_flight`` at once, in any order: scored items
+        with ``scored_task``, the others through ``detect`` with ``task``."""
+        pending: Iterator[int] = iter([i for i, r in enumerate(self.reports) if r is None])
+        running: dict[Future[AnomalyReport], int] = {}
+
+        def submit_next() -> None:
+            i = next(pending, None)
+            if i is not None:
+                running[self._submit(pool, i, task, scored_task)] = i
+
+        try:
+            for _ in range(max_in_flight):
+                submit_next()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = running.pop(future)
+                    try:
+                        report = future.result()
+                    except Exception as exc:
+                        self.fail(i, exc)
+                    else:
+                        note = self.notes.get(i)
+                        self.reports[i] = report.replace(notes=(*report.notes, note)) if note else report
+                    advance(1)
+                    submit_next()
+        except BatchError:
+            for future in running:
+                future.cancel()
+            raise
+
+    def _submit(self, pool: Executor, i: int, task: Task, scored_task: Task) -> Future[AnomalyReport]:
+        if i in self.results:
+            return pool.submit(self.detector.detect_scored, self.samples[i], (), scored_task, self.results[i])
+        return pool.submit(self.detector.detect, self.samples.get(i, self.items[i]), task, modality=self.modality)
+
+
+def _score_many(expert: Expert[Any], samples: list[Sample]) -> list[ExpertResult]:
+    """One zero-shot batch, scored where the executor runs it."""
+    return expert.score_many(samples, ())
+
+
+def _source_name(item: Any) -> str | None:
+    name = getattr(item, "name", None) if hasattr(type(item), "modality") else None
+    if isinstance(name, str):
+        return name
+    return str(item) if isinstance(item, str) or hasattr(item, "__fspath__") else None

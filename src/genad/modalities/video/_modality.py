@@ -1,0 +1,82 @@
+"""The video modality: clips and frame folders, regions as frame intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from genad._modality import ModalityBase
+from genad._sample import load_with
+from genad.modalities.video._sample import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoSample
+
+if TYPE_CHECKING:
+    from genad.eval import EvalRecord
+    from genad.modalities.video._expert import VideoExpert
+    from genad.modalities.video._render import VideoRenderer
+
+__all__ = ["VideoModality", "modality"]
+
+
+class VideoModality(ModalityBase):
+    """Videos: rendered as keyframe grids, scored by the optical-flow
+    :class:`~genad.modalities.video.VideoExpert`."""
+
+    name = "video"
+    suffixes = VIDEO_SUFFIXES
+    anomaly_phrase = "anomalies or outliner points"  # the study's wording for video and series prompts
+    coordinates = "frames: inclusive (first, last) frame intervals, with their times in seconds"
+
+    def accepts(self, obj: object) -> bool:
+        """Folders of frame images, and arrays shaped ``(T, H, W)`` or ``(T, H, W, C)``."""
+        if isinstance(obj, (str, Path)):
+            path = Path(obj)
+            return path.is_dir() and any(p.suffix.lower() in FRAME_SUFFIXES for p in path.iterdir())
+        if isinstance(obj, (list, tuple)):
+            obj = np.asarray(obj)
+        return isinstance(obj, np.ndarray) and obj.ndim in (3, 4)
+
+    def load(self, obj: object, *, name: str | None = None) -> VideoSample:
+        return load_with(VideoSample, obj, name)
+
+    def default_renderer(self) -> VideoRenderer:
+        from genad.modalities.video._render import VideoRenderer
+
+        return VideoRenderer()
+
+    def default_expert(self) -> VideoExpert:
+        from genad.modalities.video._expert import VideoExpert
+
+        return VideoExpert()
+
+    def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
+        """Frame AUROC over the frames of all clips pooled."""
+        from genad import metrics
+
+        labelled = [r for r in records if r.item.frame_labels is not None]
+        labels = [np.asarray(r.item.frame_labels) for r in labelled]
+        scores = [metrics.dense_scores(r.report, len(x)) for r, x in zip(labelled, labels, strict=True)]
+        return {"frame_auroc": metrics.frame_auroc(labels, scores)}
+
+    def roc_points(self, records: Sequence[EvalRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """One point per frame."""
+        from genad import metrics
+
+        labelled = [r for r in records if r.item.frame_labels is not None]
+        labels = [np.asarray(r.item.frame_labels) for r in labelled]
+        scores = [metrics.dense_scores(r.report, len(x)) for r, x in zip(labelled, labels, strict=True)]
+        return (np.concatenate(labels) if labels else np.zeros(0, np.int8),
+                np.concatenate(scores) if scores else np.zeros(0))
+
+    def eval_picture(self, record: EvalRecord) -> np.ndarray | None:
+        """Per-frame scores against frame number, anomalous frames shaded."""
+        from genad.annotate import score_plot
+
+        n = len(record.item.frame_labels) if record.item.frame_labels is not None else record.item.length
+        return score_plot(record.report, n, record.item.windows, xlabel="frame")
+
+
+modality = VideoModality()
+"""The video modality object, as registered."""
