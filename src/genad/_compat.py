@@ -4,7 +4,6 @@ now holds its names (``genad.modalities.image``'s expert module) with a :class:`
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import types
@@ -32,8 +31,9 @@ MOVED_MODULES: dict[str, str] = {
 _OLD_PACKAGES = ("genad.samples", "genad.render", "genad.experts", "genad.prompts", "genad.clients")
 
 
-class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds the old paths and loads each as the module it moved to (packages as empty namespaces)."""
+class _MovedFinder:
+    """Finds the old paths and loads each as the module it moved to (packages as empty namespaces); a meta path
+    finder and loader by duck typing, so ``import genad`` does not pay for ``importlib.abc``."""
 
     def __init__(self) -> None:
         self._specs: dict[str, importlib.machinery.ModuleSpec | None] = {}
@@ -41,7 +41,7 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname in MOVED_MODULES or fullname in _OLD_PACKAGES:
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in _OLD_PACKAGES)
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in _OLD_PACKAGES)  # type: ignore[arg-type]
         return None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
