@@ -169,3 +169,55 @@ def test_arrays_and_typed_samples_are_accepted() -> None:
     a = detector.detect(np.full((8, 8, 3), 255, np.uint8))
     b = detector.detect(ImageSample.from_array(np.zeros((8, 8), np.uint8)))
     assert _scores([a, b]) == [1.0, 0.0]
+
+
+class CountingExpert(BrightnessExpert):
+    """Counts its calls: one ``score_many`` over a zero-shot batch, ``score`` otherwise."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def score(self, sample: ImageSample, references: Sequence[ImageSample] = ()) -> ExpertResult:
+        self.calls.append("score")
+        return super().score(sample, references)
+
+    def score_many(self, samples: Sequence[ImageSample],
+                   references: Sequence[ImageSample] = ()) -> list[ExpertResult]:
+        self.calls.append(f"score_many({len(samples)})")
+        return [BrightnessExpert.score(self, s, references) for s in samples]
+
+
+def test_hybrid_without_an_endpoint_fails_before_the_expert_runs(images: dict[str, Path]) -> None:
+    expert = CountingExpert()
+    detector = Detector(mode="hybrid", experts={"image": expert})
+    with pytest.raises(ConfigurationError, match="no VLM endpoint"):
+        detector.detect(images["bad"])
+    with pytest.raises(ConfigurationError, match="no VLM endpoint"):
+        detector.detect_many([images["bad"], images["good"]])
+    assert expert.calls == []
+
+
+def test_unknown_modality_keys_are_rejected(images: dict[str, Path]) -> None:
+    detector = Detector(mode="local", experts={"imgae": BrightnessExpert()})
+    with pytest.raises(ConfigurationError, match=r"experts= names unknown modalities \['imgae'\]"):
+        detector.detect(images["bad"])
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_zero_shot_batch_is_scored_as_a_batch_with_or_without_an_executor(
+        images: dict[str, Path], executor: str | None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expert = CountingExpert()
+    detector = Detector(mode="local", experts={"image": expert})
+    paths = [images["bad"], images["good"], images["other"]]
+    if executor is None:
+        reports = detector.detect_many(paths, progress=False)
+    else:
+        with ThreadPoolExecutor(2) as pool:
+            reports = detector.detect_many(paths, executor=pool, progress=False)
+    assert expert.calls == ["score_many(3)"]
+    assert [r.source for r in reports] == [str(p) for p in paths]
+    expert.calls.clear()
+    detector.detect_many(paths, references=[images["good"]], progress=False)
+    assert expert.calls == ["score"] * 3

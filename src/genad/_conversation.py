@@ -26,7 +26,7 @@ from genad._parse import find_json_object, parse_answer
 from genad._pipeline import Asked, Exchange, ask, load
 from genad._report import AnomalyReport, Usage
 from genad._task import Task
-from genad._verify import verify_turn
+from genad._verify import verify
 from genad.errors import ConfigurationError, InputError, ParseError
 
 if TYPE_CHECKING:
@@ -180,8 +180,11 @@ class Conversation:
 
         See :mod:`genad._verify`. A normal verdict with no region is not checked (no extra request).
         """
-        self._report = verify_turn(self)
-        return self._report
+        report, text, asked = verify(self.exchange, self._messages, self.report)
+        if asked is not None:
+            self._record("verify", text, asked.replies)
+        self._report = report
+        return report
 
     def _followup_text(self, question: str, report: AnomalyReport) -> str:
         """The user turn for a follow-up question: the question, the current regions by number, the contract."""

@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from genad import _batch
 from genad._client import VLMClient
+from genad._contract import Answer
 from genad._conversation import Conversation
 from genad._expert import Expert, ExpertResult
 from genad._ladder import LadderPrompt, PromptBuilder
-from genad._pipeline import Exchange, load, local_report, prepare
+from genad._messages import Message
+from genad._pipeline import Asked, Exchange, ask, load, local_report, prepare
 from genad._registry import get_modality, modality_names
 from genad._rendering import Renderer
 from genad._report import AnomalyReport
 from genad._sample import Sample
 from genad._task import Task
+from genad._verify import verify
 from genad.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -245,7 +248,13 @@ class Detector:
             if expert_result is None:
                 raise ConfigurationError("local mode needs the expert's result")
             return local_report(sample, expert_result, time.perf_counter() - start)
-        report = self._open(sample, references, task, mode, expert_result).report
+        exchange = self.prepare(sample, references, task, mode=mode, client=self.vlm_client(),
+                                expert_result=expert_result)
+        asked: Asked[Answer] = ask(exchange.client, exchange.messages)
+        report = exchange.read(asked.value, asked.replies, asked.error, asked.latency_s)
+        if self.verify and asked.value is not None:
+            dialogue = [*exchange.messages, Message("assistant", (asked.replies[-1].text,))]
+            report, _, _ = verify(exchange, dialogue, report)
         return report.replace(latency_s=time.perf_counter() - start)
 
     def prepare(self, sample: Sample, references: Sequence[Sample], task: Task, *, mode: str, client: VLMClient,

@@ -16,22 +16,21 @@ reply that cannot be read even after one re-ask leaves the first verdict in plac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genad._client import Reply
 from genad._contract import EmptyIfNone, EmptyListIfNone
+from genad._messages import Message
 from genad._parse import find_json_object
-from genad._pipeline import Exchange
+from genad._pipeline import Asked, Exchange, ask
 from genad._report import AnomalyReport
 from genad.errors import ParseError
 
-if TYPE_CHECKING:
-    from genad._conversation import Conversation
-
 __all__ = ["VERIFY_SCHEMA", "Claim", "Verification", "apply_verification", "read_verification",
-           "verification_text", "verify_turn"]
+           "verification_text", "verify"]
 
 VERIFY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -144,23 +143,26 @@ def apply_verification(report: AnomalyReport, verification: Verification) -> Ano
     )
 
 
-def verify_turn(conversation: Conversation) -> AnomalyReport:
-    """Run the verification turn on the conversation's current report and record it (see the module doc).
+def verify(exchange: Exchange, dialogue: Sequence[Message], report: AnomalyReport
+           ) -> tuple[AnomalyReport, str, Asked[Verification] | None]:
+    """The verification turn on ``report``, sent after ``dialogue`` (the first prompt and the replies so far).
 
-    Returns the verified report; the conversation's report is not changed (:meth:`Conversation.verify` does).
+    Returns the verified report, the turn's text and what was asked (``""`` and ``None`` when nothing needed
+    checking: a failed report, or a normal verdict with no region). A reply that cannot be read even after one
+    re-ask leaves the verdict as it was, with a note.
     """
-    report = conversation.report
     if not report.ok or not (report.is_anomalous or report.regions):
-        return report
-    text = verification_text(report, conversation.exchange)
-    asked = conversation.turn("verify", text, VERIFY_SCHEMA, read_verification)
+        return report, "", None
+    text = verification_text(report, exchange)
+    asked = ask(exchange.client, [*dialogue, Message("user", (text,))], VERIFY_SCHEMA, read_verification)
     if asked.value is not None:
         report = apply_verification(report, asked.value)
     else:
         report = report.replace(notes=(*report.notes, f"the verification reply could not be read: {asked.error}"))
     raw = "\n---\n".join(r.text for r in asked.replies)
-    return report.replace(
+    report = report.replace(
         usage=report.usage + asked.usage, raw=raw if not report.raw else f"{report.raw}\n---\n{raw}",
         latency_s=report.latency_s + asked.latency_s,
         prompt_strategy=f"{report.prompt_strategy}+verify" if report.prompt_strategy else "verify",
     )
+    return report, text, asked
