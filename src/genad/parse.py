@@ -175,21 +175,20 @@ _GENERAL = (
                        "infiltrat*, consolidat*, edema*, oedema*, effusion*, nodule*, cyst*, polyp*, malignan*, "
                        "melanoma*, ischemi*, ischaemi*, infarct*, inflam*, infect*, pneumonia*, swell*, thicken*"),
     *_terms("anomaly", "collision*, collid*, crash*, accident*"),
-    *_terms("mismatch", "instead of"),
     *_terms("excess", "close, far, much, many, few, little, high, low, short, long, large, small, big"),
     *_terms("state_verb", "is, are, was, were, be, appear, appears, seem, seems, look, looks, remain, remains"),
     *_terms("normal", "normal, typical, intact, uniform, consistent, symmetric, symmetrical, clean, clear, fine, "
                       "flawless, perfect, acceptable, correct, regular, smooth"),
     *_terms("compliance", "comply, complies, compliant, meet, meets, fulfil*, fulfill*, satisf*, match, matches, "
-                          "obey*, conform*, adhere*, as expected, as specified, as per"),
-    *_terms("unanswered", "whether, should, must, ought to, supposed to, unclear, not clear, not possible to"),
+                          "obey*, conform*, adhere*, as expected, as specified"),
+    *_terms("unanswered", "whether, should, must, ought to, supposed to, unclear, not possible to"),
     *_terms("difficulty", "hard, difficult, challenging, impossible"),
     *_terms("inability", "cannot, can't, unable to"),
     *_terms("judgement", "determin*, tell, say, conclud*"),
     *_terms("image", "image, one, picture, photo, scan"),
     *_terms("reference", "reference"),
     *_terms("query", "second, last image, last one"),
-    *_terms("conclusion", "in conclusion, in summary, to sum up, to summarize, to summarise, overall, therefore, "
+    *_terms("conclusion", "in conclusion, to sum up, to summarize, to summarise, overall, therefore, "
                           "thus, hence, consequently, so, based on"),
     *_terms("hedge", "may, might, could, possibly, possible, potential, potentially, perhaps, probably, probable, "
                      "likely, slight, slightly, minor, suggest, suggests, suggestive, if, depending"),
@@ -197,13 +196,9 @@ _GENERAL = (
 
 # added after reading the study's replies: used only where replies of enough cases use them (Vocabulary.chosen_on)
 _FROM_REPLIES = (
-    *_terms("anomaly", "concern*, artifact*, artefact*, noise, indentation*, depression*, slant*, tilt*, gap*, void*, "
-                       "differen*, hyperdens*, hypodens*, hyperintens*, hypointens*, hyper-reflect*, hyperreflect*, "
-                       "altercation*, aggress*", general=False),
+    *_terms("anomaly", "concern*, artifact*, indentation*, depression*, differen*, hyperdens*", general=False),
     *_terms("normal", "same, good", general=False),
-    *_terms("reference", "you've described, you have described, you've mentioned, you have mentioned, "
-                         "as you mentioned", general=False),
-    *_terms("part", "other, rest, remaining", general=False),
+    *_terms("part", "other, rest", general=False),
 )
 
 _BEFORE, _AFTER = r"(?<![a-z0-9])(?<![a-z0-9]-)", r"(?![a-z0-9])(?!-[a-z0-9])"
@@ -295,8 +290,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _TYPES: tuple[tuple[str, str], ...] = (
     (r"scratch|scuff", "scratch"),
     (r"crack|fractur", "crack"),
-    (r"hole|puncture", "hole"),
-    (r"dent$|dents$|indentation", "dent"),
+    (r"hole", "hole"),
+    (r"dent$|dents$|dented$|indentation", "dent"),
     (r"contaminat|foreign|debris", "contamination"),
     (r"residue", "residue"),
     (r"stain|smudge", "stain"),
@@ -304,7 +299,7 @@ _TYPES: tuple[tuple[str, str], ...] = (
     (r"missing", "missing part"),
     (r"broken|break|chip", "broken part"),
     (r"bent$|deform|misshap|warp", "deformation"),
-    (r"misalign|misplac|displac|slant|tilt", "misplacement"),
+    (r"misalign|misplac|displac", "misplacement"),
     (r"fray|torn$|tear$|tears$", "tear"),
     (r"bump|protrusion|lump|bulge", "protrusion"),
     (r"leak", "leak"),
