@@ -58,8 +58,8 @@ Two rules, both checked by ``tests/test_parse.py`` against the study's replies:
   either never occurs in the study's replies or occurs in two cases or more. Phrases that occurred in one case
   only ("within normal limits", "in good condition", "a good sign", "instead of", "in summary", "as per", "not
   clear", "you've mentioned", ...) were dropped, and so were words added from replies of one case ("slant*",
-  "hyperintens*", "altercation*", ...); words and the grammar around them (a normal-state adjective after "is/appears/looks ... ", an adjective after "too") are
-  not phrases.
+  "hyperintens*", "altercation*", ...). Words and the grammar around them (a normal-state adjective after
+  "is/appears/looks ...", an adjective after "too") are not phrases.
 
 :meth:`Vocabulary.chosen_on` applies the first rule to a subset of cases, so the vocabulary can be chosen on half
 of the study and measured on the other half. ``benchmarks/parser_agreement.py`` does that with the cases split by
