@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from genad import parse_answer
-from genad._parse import FreeTextAnswer, find_json_object, is_free_text, parse_free_text
+from genad._parse import VOCABULARY, FreeTextAnswer, Term, Vocabulary, find_json_object, is_free_text, parse_free_text
 from genad.errors import ParseError
 
 CONTRACT = {"is_anomalous": True, "score": 0.8, "anomaly_type": "scratch",
@@ -142,6 +144,29 @@ def test_no_verdict_raises(text: str) -> None:
         parse_answer(text)
 
 
+def test_terms_match_whole_words_in_their_role() -> None:
+    uniform = Term("normal", "uniform")
+    assert VOCABULARY.matches(uniform, "The surface looks uniform.")
+    assert not VOCABULARY.matches(uniform, "The surface looks non-uniform.")
+    assert not VOCABULARY.matches(uniform, "A uniform texture.")  # no state verb before it
+    assert VOCABULARY.matches(Term("anomaly", "defect*"), "Two defects.")
+    assert VOCABULARY.matches(Term("negator", "*n't"), "It doesn't.")
+    with pytest.raises(ValueError, match="unknown role"):
+        Term("adjective", "fine")
+
+
+def test_chosen_on_keeps_added_terms_used_in_two_cases() -> None:
+    vocabulary = Vocabulary([Term("anomaly", "defect*"), Term("anomaly", "dimple*", general=False),
+                             Term("anomaly", "speck*", general=False)])
+    chosen = vocabulary.chosen_on({"a": ["A dimple.", "Specks."], "b": ["Dimples here."], "c": ["Fine."]})
+    assert [t.text for t in chosen.terms] == ["defect*", "dimple*"]
+    assert parse_free_text("There are specks.", vocabulary).is_anomalous
+    with pytest.raises(ParseError, match="no verdict"):
+        parse_free_text("There are specks.", chosen)
+
+
+# -- the study's recorded GPT-4V replies (Cao et al. 2023, ../shared/data/paper_cases) ----------------------------
+
 def _expected_verdict(query_label: str, authors_verdict: str) -> bool | None:
     """What the reply said, read off the case: the truth when the authors marked it correct (fully, with extra
     claims, or partially), the opposite when they marked it incorrect, nothing when hedged or missing.
@@ -157,8 +182,64 @@ def _expected_verdict(query_label: str, authors_verdict: str) -> bool | None:
     return None
 
 
-def test_every_recorded_gpt4v_reply_gets_a_verdict(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cases = json.loads((shared_data / "paper_cases" / "cases.json").read_text())["cases"]
+def _paper_cases(shared_data: Path) -> list[dict[str, Any]]:
+    return json.loads((shared_data / "paper_cases" / "cases.json").read_text())["cases"]
+
+
+def _replies_by_case(cases: list[dict[str, Any]]) -> dict[str, list[str]]:
+    return {c["id"]: [q["gpt4v_response"] for q in c["queries"] if q.get("gpt4v_response")] for c in cases}
+
+
+@pytest.mark.shared_data
+def test_paper_vocabulary_has_no_phrase_or_added_term_of_a_single_case(shared_data: Path) -> None:
+    """The rule of the module doc: a phrase is used by the replies of no case or of two or more; a term added from
+    replies by two or more. The shipped vocabulary is then what ``chosen_on`` picks on all cases."""
+    replies = _replies_by_case(_paper_cases(shared_data))
+    single_case_phrases, thin_added_terms = [], []
+    for term in VOCABULARY.terms:
+        used = VOCABULARY.cases_using(term, replies)
+        if term.is_phrase and len(used) == 1:
+            single_case_phrases.append(f"{term.text!r} ({next(iter(used))})")
+        if not term.general and len(used) < 2:
+            thin_added_terms.append(f"{term.text!r} ({', '.join(sorted(used)) or 'no case'})")
+    assert not single_case_phrases, f"phrases used by one case only: {single_case_phrases}"
+    assert not thin_added_terms, f"terms added from replies but used by fewer than two cases: {thin_added_terms}"
+    assert VOCABULARY.chosen_on(replies).terms == VOCABULARY.terms
+
+
+@pytest.mark.shared_data
+def test_paper_replies_held_out_agreement(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The vocabulary chosen on half of the cases reads the other half's replies to the recorded verdict (the
+    split of ``benchmarks/parser_agreement.py``: even cases of cases.json form A, odd ones B). Measured: A -> B
+    26/33, B -> A 39/41, together 65/74; the floors allow one or two replies fewer."""
+    cases = _paper_cases(shared_data)
+    halves = [cases[0::2], cases[1::2]]
+    shares = []
+    for train, test in (halves, halves[::-1]):
+        vocabulary = VOCABULARY.chosen_on(_replies_by_case(train))
+        agree = judged = 0
+        for case in test:
+            for query in case["queries"]:
+                expected = _expected_verdict(case["ground_truth"]["query_label"], query["authors_verdict"])
+                if expected is None or not query.get("gpt4v_response"):
+                    continue
+                with contextlib.suppress(ParseError):  # no verdict counts as a disagreement
+                    agree += parse_free_text(query["gpt4v_response"], vocabulary).is_anomalous == expected
+                judged += 1
+        shares.append((agree, judged))
+    (ab, nb), (ba, na) = shares
+    with capsys.disabled():
+        print(f"\npaper cases, held out: chosen on A, read B {ab}/{nb}; chosen on B, read A {ba}/{na}; "
+              f"together {ab + ba}/{nb + na}")
+    assert ab / nb >= 0.75
+    assert ba / na >= 0.90
+    assert (ab + ba) / (nb + na) >= 0.85
+
+
+@pytest.mark.shared_data
+def test_every_recorded_paper_reply_gets_a_verdict(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In-sample: the shipped vocabulary, partly chosen on these replies, reads every one to a verdict."""
+    cases = _paper_cases(shared_data)
     replies = [(case, q) for case in cases for q in case["queries"] if q.get("gpt4v_response")]
     missing = sum(1 for case in cases for q in case["queries"] if not q.get("gpt4v_response"))
     tally: dict[str, list[int]] = {"correct": [0, 0], "incorrect": [0, 0]}
