@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import pickle
+import logging
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 
 from genad import Detector, ExpertResult, OpenAIClient, Region
 from genad._cli import main
-from loopback import LoopbackVLM, answer_json, chat_completion
+from loopback import LoopbackVLM, Scripted, answer_json, chat_completion, error_body
 
 REGION = {"image": 2, "box": [40, 30, 90, 80], "interval": None, "cells": None, "mark": None,
           "label": "cord", "confidence": 0.7}
@@ -120,20 +121,45 @@ def test_cli_detect_json_prints_the_same_report(
     assert printed == want
 
 
-def _detect_in_worker(detector: Detector, path: str) -> float | None:
-    return detector.detect(path).score
+def _log_everything_to(path: str) -> None:
+    """Process-pool initializer: every log record of the worker process, from DEBUG up, appended to ``path``."""
+    import logging
+
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(process)d %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
 
 
-def test_detector_with_a_real_client_pickles_into_worker_processes(
-    loopback_vlm: LoopbackVLM, bottle: tuple[Path, Path]
+def test_worker_processes_send_the_key_and_it_never_shows(
+    loopback_vlm: LoopbackVLM, bottle: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    detector = Detector(client=_client(loopback_vlm), mode="vlm")
-    detector.detect(bottle[0])  # connects in this process first
-    assert b"k" in pickle.dumps(detector)  # the key travels so that workers can connect
-    with ProcessPoolExecutor(2) as pool:
-        reports = detector.detect_many([str(bottle[0])] * 4, executor=pool, max_in_flight=2, progress=False)
-    assert [r.ok for r in reports] == [True] * 4
-    assert len(loopback_vlm.requests) == 5
+    """A detector sent to worker processes authenticates there with its key (``Authorization: Bearer``), and
+    the key appears in no repr, no report, no log line of this process or of the workers, and no error text."""
+    key = "sk-genad-" + uuid.uuid4().hex
+    refused = error_body(f"Incorrect API key provided: {key}.", type="invalid_request_error")
+    loopback_vlm.script(lambda request: (200, chat_completion(REPLY, model="m")),
+                        lambda request: (200, chat_completion(REPLY, model="m")),
+                        lambda request: (200, chat_completion(REPLY, model="m")),
+                        Scripted(401, refused))
+    client = OpenAIClient(model="m", base_url=loopback_vlm.url, api_key=key, max_retries=0)
+    detector = Detector(client=client, mode="vlm")
+    log = tmp_path / "workers.log"
+    caplog.set_level(logging.DEBUG)
+    with ProcessPoolExecutor(2, initializer=_log_everything_to, initargs=(str(log),)) as pool:
+        reports = detector.detect_many([str(bottle[0])] * 4, executor=pool, max_in_flight=1, progress=False)
+
+    assert client._sdk_ is None  # this process never connected: every request came from a worker process
+    assert [h.get("authorization") for h in loopback_vlm.headers] == [f"Bearer {key}"] * 4
+    assert [r.ok for r in reports] == [True, True, True, False]
+    assert reports[3].error_type == "BackendStatusError" and "401" in (reports[3].error or "")
+    worker_log = log.read_text()
+    assert "chat request" in worker_log  # the workers logged at DEBUG, genad's lines and the SDK's
+    shown = [repr(detector), str(detector), repr(client), worker_log, caplog.text,
+             *(repr(r) for r in reports), *(r.to_json() for r in reports), *(str(r.error) for r in reports)]
+    leaks = [text[:200] for text in shown if key in text or key[-12:] in text]
+    assert not leaks
 
 
 def test_boxes_outside_the_image_are_clipped_or_dropped_and_noted(

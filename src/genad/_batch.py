@@ -10,15 +10,23 @@ Scoring is the same with or without an executor:
 
 A sample that fails becomes a report with ``status="error"`` (or, with ``errors="raise"``, a
 :class:`~genad.errors.BatchError` that keeps every finished report).
+
+Tasks carry the detector as a :class:`_Shipped` handle: on a thread pool it is the detector itself, and in a worker
+process (a process pool, Dask, Ray) the first task of a ``detect_many`` call unpickles it and the others reuse that
+copy, so the experts' state (an ONNX session, a reference bank) is built once per process, not once per task, just
+as the threads of the default pool share one detector.
 """
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
 
-from genad._expert import Expert, ExpertResult
+from genad._expert import ExpertResult
 from genad._registry import load_sample
 from genad._report import AnomalyReport
 from genad._sample import Sample
@@ -68,6 +76,7 @@ class _Batch:
     def __init__(self, detector: Detector, items: list[Any], errors: str, *, mode: str,
                  modality: str | None) -> None:
         self.detector = detector
+        self.shipped = _Shipped(detector)
         self.items = items
         self.errors = errors
         self.mode = mode
@@ -97,9 +106,9 @@ class _Batch:
             self.samples[i] = sample
             groups.setdefault(sample.modality, []).append(i)
         for name, idx in groups.items():
-            expert = self.detector.expert_for(name)
+            self.detector.expert_for(name)  # an expert that cannot be made fails here, as without an executor
             try:
-                scored = pool.submit(_score_many, expert, [self.samples[i] for i in idx]).result()
+                scored = pool.submit(_score_many, self.shipped, name, [self.samples[i] for i in idx]).result()
             except GenadError as exc:
                 for i in idx:
                     self.notes[i] = (f"scored alone: the zero-shot batch of {len(idx)} samples failed "
@@ -142,13 +151,61 @@ class _Batch:
 
     def _submit(self, pool: Executor, i: int, task: Task, scored_task: Task) -> Future[AnomalyReport]:
         if i in self.results:
-            return pool.submit(self.detector.detect_scored, self.samples[i], (), scored_task, self.results[i])
-        return pool.submit(self.detector.detect, self.samples.get(i, self.items[i]), task, modality=self.modality)
+            return pool.submit(_detect_scored, self.shipped, i, self.samples[i], scored_task, self.results[i])
+        return pool.submit(_detect, self.shipped, i, self.samples.get(i, self.items[i]), task, self.modality)
 
 
-def _score_many(expert: Expert[Any], samples: list[Sample]) -> list[ExpertResult]:
-    """One zero-shot batch, scored where the executor runs it."""
-    return expert.score_many(samples, ())
+class _Shipped:
+    """A detector as tasks carry it: pickled with a token, and unpickled once per process and token.
+
+    ``token`` is new for each ``detect_many`` call. It is also the handle's Dask token (``__dask_tokenize__``), so
+    Dask hashes the handle instead of pickling the detector to name each task; the item's position in the call,
+    passed with every task, keeps the tasks of equal samples apart.
+    """
+
+    def __init__(self, detector: Detector, token: str | None = None) -> None:
+        self.detector = detector
+        self.token = token or uuid.uuid4().hex
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unship, (self.token, self.detector))
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
+
+
+_SHIPPED: OrderedDict[str, _Shipped] = OrderedDict()
+_SHIPPED_LOCK = threading.Lock()
+_SHIPPED_KEEP = 4  # detectors of the last few calls kept per process
+
+
+def _unship(token: str, detector: Detector) -> _Shipped:
+    """The process's copy of the detector of call ``token``: the first one unpickled here, kept for the others."""
+    with _SHIPPED_LOCK:
+        shipped = _SHIPPED.get(token)
+        if shipped is None:
+            shipped = _SHIPPED[token] = _Shipped(detector, token)
+            while len(_SHIPPED) > _SHIPPED_KEEP:
+                _SHIPPED.popitem(last=False)
+        else:
+            _SHIPPED.move_to_end(token)
+        return shipped
+
+
+def _detect(shipped: _Shipped, position: int, item: Any, task: Task, modality: str | None) -> AnomalyReport:
+    """Item ``position`` of a call, detected where the executor runs it."""
+    return shipped.detector.detect(item, task, modality=modality)
+
+
+def _detect_scored(shipped: _Shipped, position: int, sample: Sample, task: Task,
+                   result: ExpertResult) -> AnomalyReport:
+    """Item ``position`` of a call, already scored in a zero-shot batch, finished where the executor runs it."""
+    return shipped.detector.detect_scored(sample, (), task, result)
+
+
+def _score_many(shipped: _Shipped, modality: str, samples: list[Sample]) -> list[ExpertResult]:
+    """One zero-shot batch, scored as one batch where the executor runs it."""
+    return shipped.detector.expert_for(modality).score_many(samples, ())
 
 
 def _source_name(item: Any) -> str | None:
