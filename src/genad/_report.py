@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import struct
 import warnings
+import weakref
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -261,6 +265,141 @@ class AnomalyReport:
         verdict = "anomalous" if self.is_anomalous else "normal"
         score = "—" if self.score is None else f"{self.score:.2f}"
         return f"{verdict} ({score})" + (f": {self.anomaly_type}" if self.anomaly_type else "")
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: verdict, score, type, confidence, regions as a table, notes and, when the
+        sample can be loaded from ``source``, its :meth:`picture` inline (a base64 PNG). Never raises."""
+        try:
+            return _html(self)
+        except Exception:  # a repr must not raise: fall back to the plain text
+            return f"<pre>{html.escape(repr(self))}</pre>"
+
+    def _repr_png_(self) -> bytes | None:
+        """A compact PNG of :meth:`picture` (at most 480 pixels on a side) for front ends that show images;
+        ``None`` when the report has no picture. Never raises."""
+        try:
+            picture, _ = _picture_of(self)
+            return None if picture is None else _png(picture, PNG_MAX_SIDE)
+        except Exception:
+            return None
+
+
+HTML_MAX_SIDE = 720
+"""Pictures in :meth:`AnomalyReport._repr_html_` are shrunk to at most this many pixels on a side."""
+PNG_MAX_SIDE = 480
+"""And in :meth:`AnomalyReport._repr_png_`, to at most this many."""
+_MAX_ROWS = 20
+_PICTURES: weakref.WeakKeyDictionary[AnomalyReport, tuple[np.ndarray | None, str]] = weakref.WeakKeyDictionary()
+
+
+def _picture_of(report: AnomalyReport) -> tuple[np.ndarray | None, str]:
+    """The report's picture drawn by its modality from ``report.source`` (kept while the report lives, as a
+    notebook asks for every format at once), or ``None`` and why not."""
+    cached = _PICTURES.get(report)
+    if cached is not None:
+        return cached
+    if report.source is None:
+        found: tuple[np.ndarray | None, str] = (None, "")
+    else:
+        try:
+            from genad._registry import get_modality
+
+            found = (np.asarray(get_modality(report.modality).picture(report)), "")
+        except Exception as exc:  # a missing file, an unknown modality, a modality that cannot draw
+            found = (None, f"no picture: {type(exc).__name__}: {exc}")
+    _PICTURES[report] = found
+    return found
+
+
+def _png(picture: np.ndarray, max_side: int) -> bytes:
+    """An RGB (or grey) uint8 picture as PNG bytes, shrunk by block averaging to at most ``max_side`` pixels on a
+    side; written with zlib alone, so the report needs no imaging library."""
+    rgb = np.asarray(picture)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
+    factor = -(-max(rgb.shape[:2]) // max_side)
+    if factor > 1:
+        h, w = (rgb.shape[0] // factor) * factor, (rgb.shape[1] // factor) * factor
+        blocks = rgb[:h, :w].reshape(h // factor, factor, w // factor, factor, 3).astype(np.float32)
+        rgb = (blocks.mean(axis=(1, 3)) + 0.5).astype(np.uint8)
+    h, w = rgb.shape[:2]
+    rows = np.zeros((h, 1 + 3 * w), dtype=np.uint8)  # filter type 0 (none) before each row
+    rows[:, 1:] = rgb.reshape(h, 3 * w)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + chunk(b"IEND", b""))
+
+
+def _where(region: Region) -> str:
+    """A region's place in words, in the sample's coordinates."""
+    parts = []
+    if region.box is not None:
+        parts.append("box (" + ", ".join(f"{v:.0f}" for v in region.box) + ")")
+    if region.mask is not None:
+        parts.append(f"mask of {int(np.count_nonzero(region.mask))} px")
+    if region.indices is not None:
+        parts.append(f"{len(region.indices)} points")
+    if region.interval is not None:
+        parts.append(f"{region.interval[0]} to {region.interval[1]}")
+    if region.span is not None:
+        parts.append(f"({_jsonable(region.span[0])} to {_jsonable(region.span[1])})")
+    if region.view is not None:
+        parts.append(f"on image {region.view + 1}")
+    return " ".join(parts) or "anywhere"
+
+
+def _html(report: AnomalyReport) -> str:
+    esc = html.escape
+    cell = 'style="padding:2px 8px;text-align:left;border-bottom:1px solid #ddd"'
+    out = ['<div class="genad-report" style="font-family:sans-serif;line-height:1.4">']
+    if not report.ok:
+        out.append(f'<div><b style="color:#7f7f7f">error</b> {esc(str(report.error_type))}: '
+                   f"{esc(str(report.error))}</div>")
+    else:
+        colour = "#c0392b" if report.is_anomalous else "#1e8449"
+        verdict = "anomalous" if report.is_anomalous else "normal"
+        facts = [f'<b style="color:{colour};font-size:1.15em">{verdict}</b>',
+                 "score " + ("—" if report.score is None else f"<b>{report.score:.3f}</b>")]
+        if report.anomaly_type:
+            facts.append(f"type <b>{esc(report.anomaly_type)}</b>")
+        if report.confidence is not None:
+            facts.append(f"confidence {report.confidence:.2f}")
+        out.append("<div>" + " · ".join(facts) + "</div>")
+    about = [report.modality, f"{report.mode} mode", f"model {report.model}" if report.model else "no VLM"]
+    if report.source:
+        about.append(report.source)
+    out.append('<div style="color:#666;font-size:0.85em">' + esc(" · ".join(about)) + "</div>")
+    if report.explanation:
+        out.append(f'<div style="margin:4px 0">{esc(report.explanation)}</div>')
+    if report.regions:
+        head = "".join(f"<th {cell}>{name}</th>" for name in ("#", "where", "label", "confidence", "source"))
+        rows = []
+        for number, region in enumerate(report.regions[:_MAX_ROWS], 1):
+            confidence = "" if region.confidence is None else f"{region.confidence:.2f}"
+            values = (str(number), _where(region), region.label, confidence, region.source)
+            rows.append("<tr>" + "".join(f"<td {cell}>{esc(v)}</td>" for v in values) + "</tr>")
+        more = len(report.regions) - _MAX_ROWS
+        if more > 0:
+            rows.append(f'<tr><td {cell} colspan="5">and {more} more</td></tr>')
+        out.append('<table style="border-collapse:collapse;font-size:0.9em;margin:4px 0">'
+                   f"<tr>{head}</tr>{''.join(rows)}</table>")
+    if report.notes:
+        out.append('<ul style="margin:2px 0;padding-left:1.2em;font-size:0.85em;color:#444">'
+                   + "".join(f"<li>{esc(note)}</li>" for note in report.notes) + "</ul>")
+    picture, why_not = _picture_of(report) if report.ok else (None, "")
+    if picture is not None:
+        data = base64.b64encode(_png(picture, HTML_MAX_SIDE)).decode("ascii")
+        out.append(f'<img src="data:image/png;base64,{data}" alt="{esc(report.headline)}" '
+                   'style="max-width:100%;margin-top:4px"/>')
+    elif why_not:
+        out.append(f'<div style="color:#999;font-size:0.8em">{esc(why_not)}</div>')
+    out.append("</div>")
+    return "\n".join(out)
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,20 +29,27 @@ if TYPE_CHECKING:
 __all__ = [
     "MARK_COLOURS",
     "SOURCE_COLOURS",
+    "TAG_SCALE",
     "blend_heatmap",
     "draw_box",
     "draw_marks",
     "draw_regions",
     "draw_report",
     "figure_to_array",
+    "heat_strip",
+    "region_tag",
     "score_plot",
     "show",
+    "stack",
+    "tint",
 ]
 
 MARK_COLOURS = ((255, 64, 64), (255, 200, 0), (0, 220, 255), (255, 0, 255), (64, 255, 64), (255, 128, 0))
 """Colours of Set-of-Mark marks 1, 2, 3, ... (cycled)."""
 SOURCE_COLOURS = {"expert": (255, 160, 0), "vlm": (0, 200, 255), "hybrid": (255, 0, 200)}
 """Colours of report regions by source: orange expert, cyan VLM, magenta both."""
+TAG_SCALE = 0.45
+"""Font scale of region tags on the pictures of rendered samples (plots, grids, views), whatever their size."""
 
 
 def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -68,10 +75,11 @@ def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45)
 
 
 def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: str,
-             colour: tuple[int, int, int]) -> None:
+             colour: tuple[int, int, int], text_scale: float | None = None) -> None:
     """Draw ``box`` ``(x0, y0, x1, y1)`` with ``text`` in a filled tag at its top-left corner, in place.
 
-    Line width and text size follow the image's size.
+    Line width and text size follow the image's size, unless ``text_scale`` (OpenCV font scale; 0.45 is small)
+    sets the text's.
     """
     h, w = image.shape[:2]
     thick = max(1, round(min(h, w) / 250))
@@ -82,7 +90,9 @@ def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: st
     cv2.rectangle(image, (x0, y0), (x1, y1), colour, thick, lineType=cv2.LINE_AA)
     if not text:
         return
-    scale = max(0.4, min(h, w) / 500)
+    scale = max(0.4, min(h, w) / 500) if text_scale is None else text_scale
+    if text_scale is not None:
+        thick = 1
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     tx = min(max(0, x0), max(0, w - tw - 4))
     ty = y0 - th - base - 4 if y0 - th - base - 4 >= 0 else min(y0 + 1, max(0, h - th - base - 4))
@@ -195,12 +205,90 @@ def score_plot(report: AnomalyReport, length: int, windows: Sequence[tuple[int, 
     return figure_to_array(fig)
 
 
+def tint(image: np.ndarray, where: np.ndarray | tuple[float, float, float, float], colour: tuple[int, int, int],
+         alpha: float = 0.5) -> np.ndarray:
+    """A copy of ``image`` with ``colour`` blended in where a boolean mask or a box ``(x0, y0, x1, y1)`` says.
+
+    Parameters
+    ----------
+    image
+        RGB uint8, ``(H, W, 3)``.
+    where
+        A boolean ``(H, W)`` mask, or a box in pixels (clipped to the image).
+    colour
+        RGB.
+    alpha
+        Opacity of the colour.
+    """
+    out = np.array(image, dtype=np.uint8, copy=True)
+    if isinstance(where, np.ndarray):
+        mask = where.astype(bool)
+    else:
+        h, w = out.shape[:2]
+        x0, y0, x1, y1 = where
+        mask = np.zeros((h, w), dtype=bool)
+        mask[max(0, round(y0)):max(0, min(h, round(y1))), max(0, round(x0)):max(0, min(w, round(x1)))] = True
+    if mask.any():
+        blended = out[mask].astype(np.float32) * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+        out[mask] = blended.astype(np.uint8)
+    return out
+
+
+def heat_strip(scores: np.ndarray, width: int, height: int = 10, left: int = 0, right: int | None = None,
+               label: str = "score") -> np.ndarray:
+    """A white band ``height`` x ``width`` with ``scores`` (in [0, 1], in order) drawn as turbo colours between
+    columns ``left`` and ``right``, and ``label`` written before it: a timeline of scores under a plot or a grid.
+
+    Each pixel column shows the largest score of the positions it covers, so one high score stays visible.
+    """
+    right = width if right is None else right
+    strip = np.full((height, width, 3), 255, np.uint8)
+    values = np.clip(np.nan_to_num(np.asarray(scores, dtype=np.float32).ravel()), 0.0, 1.0)
+    span = max(1, right - left)
+    if values.size:
+        edges = np.linspace(0, values.size, span + 1).astype(np.int64)
+        starts = np.minimum(edges[:-1], values.size - 1)
+        column = np.maximum.reduceat(values, starts)
+        colours = cv2.applyColorMap((column * 255).astype(np.uint8).reshape(1, -1), cv2.COLORMAP_TURBO)[0]
+        strip[:, left:left + span] = cv2.cvtColor(colours[None], cv2.COLOR_BGR2RGB)[0][None, :span]
+    if label and left > 8:
+        scale = 0.35
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.putText(strip, label, (max(0, left - tw - 4), min(height - 1, (height + th) // 2)),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, (60, 60, 60), 1, cv2.LINE_AA)
+    return strip
+
+
+def stack(pictures: Sequence[np.ndarray], gap: int = 4, background: tuple[int, int, int] = (255, 255, 255)
+          ) -> np.ndarray:
+    """RGB pictures one under the other, left-aligned, ``gap`` pixels apart; narrower ones are padded."""
+    if not pictures:
+        raise ValueError("nothing to stack")
+    width = max(p.shape[1] for p in pictures)
+    height = sum(p.shape[0] for p in pictures) + gap * (len(pictures) - 1)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = background
+    y = 0
+    for p in pictures:
+        out[y:y + p.shape[0], :p.shape[1]] = p[:, :, :3]
+        y += p.shape[0] + gap
+    return out
+
+
+def region_tag(number: int, region: Region) -> str:
+    """How pictures label a region: its number, label and confidence (``"2 dent 0.81"``)."""
+    return _tag(number, region)
+
+
 def show(picture: np.ndarray, title: str = "", ax: Axes | None = None) -> Axes:
-    """Show an RGB picture on matplotlib axes (new ones when ``ax`` is ``None``), without ticks."""
+    """Show an RGB picture on matplotlib axes (new ones, sized to its shape, when ``ax`` is ``None``), without
+    ticks."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 6))
+        h, w = picture.shape[:2]
+        width = 9.0 if w >= 1.6 * h else 6.0
+        _, ax = plt.subplots(figsize=(width, min(12.0, max(2.0, width * h / max(w, 1)))))
     ax.imshow(picture)
     if title:
         ax.set_title(title)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genad._modality import ModalityBase
+from genad._report import AnomalyReport
 from genad._sample import load_with
 from genad.modalities.pointcloud._sample import MESH_SUFFIXES, PointCloudSample
 
 if TYPE_CHECKING:
     from genad.eval import EvalRecord
     from genad.modalities.pointcloud._expert import PointCloudExpert
-    from genad.modalities.pointcloud._render import PointCloudRenderer
+    from genad.modalities.pointcloud._render import PointCloudRenderer, PointCloudRendering
 
 __all__ = ["PointCloudModality", "modality"]
 
@@ -48,6 +49,49 @@ class PointCloudModality(ModalityBase):
         from genad.modalities.pointcloud._expert import PointCloudExpert
 
         return PointCloudExpert()
+
+    def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
+        """The cloud's views in grey shading, the expert's point scores as a heatmap, each region's points painted
+        in its source's colour and boxed with its number in every view where they are visible.
+
+        The views are those of the default renderer (:class:`~genad.modalities.pointcloud.PointCloudRenderer`),
+        tiled in one image; a point is painted where it is the nearest point to the camera.
+        """
+        from dataclasses import replace
+
+        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, blend_heatmap, draw_box, region_tag, tint
+
+        cloud = self._sample_of(report, sample)
+        rendering = replace(self.default_renderer(), style="normals", composite=True).render(cloud)
+        image = rendering.images[0]
+        n = rendering.n_points
+        amap = report.anomaly_map
+        if amap is not None and np.ndim(amap) == 1 and len(amap) == n:
+            scores = np.append(np.clip(np.nan_to_num(np.asarray(amap, np.float32)), 0, 1), np.float32(0))
+            image = blend_heatmap(image, self._on_grid(rendering, image.shape[:2], scores, np.float32(0)))
+        for number, region in enumerate(report.regions, 1):
+            if region.indices is None or len(region.indices) == 0:
+                continue
+            colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
+            flagged = np.zeros(n + 1, dtype=bool)  # slot n stands for the background (-1)
+            indices = np.asarray(region.indices, dtype=np.int64)
+            flagged[indices[(indices >= 0) & (indices < n)]] = True
+            image = tint(image, self._on_grid(rendering, image.shape[:2], flagged, False), colour, 0.75)
+            for view in rendering.to_views(region):
+                if view.box is not None:
+                    draw_box(image, view.box, region_tag(number, region), colour, TAG_SCALE)
+        return image
+
+    @staticmethod
+    def _on_grid(rendering: PointCloudRendering, shape: tuple[int, ...], per_point: np.ndarray,
+                 empty: Any) -> np.ndarray:
+        """``per_point[index]`` at every pixel of the composite where point ``index`` is drawn (``per_point[-1]``
+        is the background's value), ``empty`` between the views."""
+        out = np.full(shape, empty, dtype=per_point.dtype)
+        for point_map, (ox, oy) in zip(rendering.point_maps, rendering.view_origins, strict=True):
+            h, w = point_map.shape
+            out[oy:oy + h, ox:ox + w] = per_point[point_map]
+        return out
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
         """Object AUROC (one score per cloud) and point AUROC (every point of every labelled cloud)."""

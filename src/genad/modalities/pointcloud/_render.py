@@ -176,17 +176,18 @@ class PointCloudRenderer:
             images.append(image)
             maps.append(point_map)
         names = [f"{k + 1}: {v.name}" for k, v in enumerate(views)]
+        key = None if self.style == "normals" else _depth_key(self.colormap, self.background)
         if self.composite:
             grid, origins = _tile(images, names, self.background)
-            images_out, labels = [grid], [f"{len(views)} depth views: " + ", ".join(names)]
-            where = (f"the whole {grid.shape[1]}x{grid.shape[0]} image (a grid of {len(views)} labelled views of the "
-                     "same object), inside the one view where you see the anomaly")
+            images_out, labels = [_with_key(grid, key)], [f"{len(views)} depth views: " + ", ".join(names)]
+            where = (f"the whole {grid.shape[1]}x{images_out[0].shape[0]} image (a grid of {len(views)} labelled "
+                     "views of the same object), inside the one view where you see the anomaly")
         else:
             origins = [(0, 0)] * len(views)
-            images_out, labels = images, names
-            where = f"the {self.size}x{self.size} view it is in"
+            images_out, labels = [_with_key(image, key) for image in images], names
+            where = f"the {self.size}x{images_out[0].shape[0]} view it is in"
         legend = ("Grey shading shows the surface's orientation" if self.style == "normals"
-                  else "Colour shows depth (brighter is nearer)")
+                  else "Colour shows depth, from near to far as the key under the views shows")
         hint = (f"Give each region as a box [x_min, y_min, x_max, y_max] in pixels of {where}, origin at the "
                 f"top-left corner. {legend}; the plain background is empty space.")
         return PointCloudRendering(
@@ -372,6 +373,46 @@ def _lut(name: str) -> np.ndarray:
     except KeyError:
         raise InputError(f"unknown colormap {name!r}") from None
     return (cmap(np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+_KEY_HEIGHT = 24
+
+
+def _depth_key(colormap: str, background: tuple[int, int, int]) -> np.ndarray:
+    """The depth colour key, ``_KEY_HEIGHT`` pixels high: "depth: near", the colour ramp from near to far, "far"
+    (the same lookup table as the views, unshaded). It is laid under the views, never over them."""
+    import cv2
+
+    ramp_width = 160
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    (w_near, h_text), _ = cv2.getTextSize("depth: near", font, scale, 1)
+    (w_far, _), _ = cv2.getTextSize("far", font, scale, 1)
+    width = 6 + w_near + 6 + ramp_width + 6 + w_far + 6
+    key = np.empty((_KEY_HEIGHT, width, 3), np.uint8)
+    key[:] = background
+    baseline = (_KEY_HEIGHT + h_text) // 2
+    cv2.putText(key, "depth: near", (6, baseline), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    x0 = 6 + w_near + 6
+    lut = _lut(colormap)[::-1]  # t = 1 is nearest: the ramp runs from near (left) to far (right)
+    columns = lut[np.linspace(0, 255, ramp_width).astype(np.int64)]
+    key[5:_KEY_HEIGHT - 5, x0:x0 + ramp_width] = columns[None]
+    cv2.rectangle(key, (x0 - 1, 4), (x0 + ramp_width, _KEY_HEIGHT - 5), (90, 90, 90), 1)
+    cv2.putText(key, "far", (x0 + ramp_width + 6, baseline), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return key
+
+
+def _with_key(image: np.ndarray, key: np.ndarray | None) -> np.ndarray:
+    """``image`` with ``key`` in a band under it, right-aligned (cut on the left if the image is narrower); the
+    image's own pixels keep their coordinates."""
+    if key is None:
+        return image
+    h, w = image.shape[:2]
+    out = np.empty((h + key.shape[0], w, 3), np.uint8)
+    out[:h] = image
+    out[h:] = key[0, 0]
+    part = key[:, max(0, key.shape[1] - w):]
+    out[h:, w - part.shape[1]:] = part
+    return out
 
 
 def _tile(images: list[np.ndarray], names: list[str], background: tuple[int, int, int]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genad._modality import ModalityBase
+from genad._report import AnomalyReport
 from genad._sample import load_with
 from genad.modalities.series._sample import SeriesSample
 
@@ -53,6 +54,40 @@ class SeriesModality(ModalityBase):
     def check_dependencies(self, component: object) -> None:
         """Parquet files need pyarrow (the ``series`` extra); it is checked when one is read."""
 
+    def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
+        """The whole series in one plot (one image per group of channels, stacked), the flagged intervals shaded
+        in their region's source colour and tagged with their number, and a strip of the per-position scores
+        (turbo: blue low, red high) under each plot when the report has them."""
+        from dataclasses import replace
+
+        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, draw_box, heat_strip, region_tag, stack, tint
+
+        series = self._sample_of(report, sample)
+        renderer = replace(self.default_renderer(), points_per_window=max(series.length, 1), max_windows=1)
+        rendering = renderer.render(series)
+        images = [np.array(img, copy=True) for img in rendering.images]
+        for number, region in enumerate(report.regions, 1):
+            colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
+            for view in rendering.to_views(region):
+                if view.box is None or not 0 <= view.view < len(images):
+                    continue
+                x0, y0, x1, y1 = view.box
+                box = (x0 - 1, y0, max(x1, x0 + 2) + 1, y1)  # a one-position interval stays visible
+                images[view.view] = tint(images[view.view], box, colour, 0.3)
+                draw_box(images[view.view], box, region_tag(number, region), colour, TAG_SCALE)
+        amap = report.anomaly_map
+        if amap is not None and np.ndim(amap) == 1 and len(amap) == series.length:
+            scores = np.clip(np.nan_to_num(np.asarray(amap, dtype=np.float32)), 0, 1)
+            xs = np.arange(series.length, dtype=np.float64) if rendering.x_is_position else \
+                np.asarray(series.index, dtype=np.float64)
+            pictures = []
+            for image, (left, _top, right, _bottom), (lo, hi) in zip(
+                    images, rendering.plot_px, rendering.xlims, strict=True):
+                a, b = round(left), round(right)
+                pictures += [image, heat_strip(_per_column(xs, scores, lo, hi, b - a), image.shape[1], 12, a, b)]
+            return stack(pictures, gap=0)
+        return stack(images)
+
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
         """Range-based F1 (Tatbul et al.) of the flagged intervals against the labelled windows, per file, averaged."""
         from genad import metrics
@@ -90,6 +125,19 @@ class SeriesModality(ModalityBase):
         n = record.item.length
         values = sample.values[:, 0] if sample.length == n else None
         return score_plot(record.report, n, record.item.windows, xlabel="position", values=values)
+
+
+def _per_column(xs: np.ndarray, scores: np.ndarray, lo: float, hi: float, columns: int) -> np.ndarray:
+    """The highest score of the positions whose x values fall in each of ``columns`` pixel columns spanning
+    ``[lo, hi]`` (``xs`` ascending); a column between two positions takes the nearer one's."""
+    edges = lo + (hi - lo) * np.arange(columns + 1) / columns
+    starts = np.searchsorted(xs, edges[:-1], side="left")
+    ends = np.searchsorted(xs, edges[1:], side="left")
+    centre = np.clip(np.searchsorted(xs, (edges[:-1] + edges[1:]) / 2), 0, len(xs) - 1)
+    out = scores[centre].copy()
+    for c in np.flatnonzero(ends > starts):
+        out[c] = scores[starts[c]:ends[c]].max()
+    return out
 
 
 modality = SeriesModality()

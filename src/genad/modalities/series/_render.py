@@ -15,6 +15,7 @@ channels add images for the same window).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -190,8 +191,9 @@ class _Plot:
         self.buckets = int(renderer.width * 0.9)
         fig = Figure(figsize=(renderer.width / renderer.dpi, renderer.height / renderer.dpi), dpi=renderer.dpi)
         self.canvas = FigureCanvasAgg(fig)
-        bottom = 0.19 if x_is_position else 0.11
-        fig.subplots_adjust(left=0.08, right=0.96, top=0.97, bottom=bottom, hspace=0.08)
+        titled = sample.n_channels > 1  # each panel's channel is named in full above it
+        layout = _panel_layout(renderer.height, renderer.dpi, len(group), titled, x_is_position)
+        fig.subplots_adjust(left=0.08, right=0.96, top=layout.top, bottom=layout.bottom, hspace=layout.hspace)
         self.axes = list(fig.subplots(len(group), 1, sharex=True, squeeze=False)[:, 0])
         self.lines = []
         for k, (ax, col) in enumerate(zip(self.axes, group, strict=True)):
@@ -199,9 +201,12 @@ class _Plot:
             self.lines.append(line)
             ax.grid(True, color="#d0d0d0", linewidth=0.5)
             ax.tick_params(labelsize=8)
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-            if sample.n_channels > 1:
-                ax.set_ylabel(_short(sample.columns[col]), fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=layout.y_bins))
+            ax.yaxis.set_major_formatter(_value_formatter())
+            if titled:
+                ax.set_title(sample.columns[col], loc="left", fontsize=8, pad=2, color=LINE_COLORS[k % 6])
+            else:
+                ax.set_ylabel(sample.columns[col], fontsize=8)
         ax = self.axes[-1]
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(_tick_formatter(sample, x_is_position)))
@@ -302,8 +307,54 @@ def _fmt_time(stamp: pd.Timestamp) -> str:
     return f"{stamp:%Y-%m-%d %H:%M:%S}"
 
 
-def _short(name: str, limit: int = 14) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+@dataclass(frozen=True)
+class _Layout:
+    top: float
+    bottom: float
+    hspace: float
+    y_bins: int
+
+
+_TITLE_PX = 15  # room for a panel's title (8-point text and its padding) above the panel
+_GAP_PX = 6  # between a panel and the next one's title
+_TICK_PX = 18  # at least this far apart, the y tick labels of 8-point text never touch
+
+
+def _panel_layout(height: int, dpi: int, panels: int, titled: bool, x_is_position: bool) -> _Layout:
+    """Figure margins and panel spacing in pixels: room for every panel's title, and as many y ticks as fit
+    without their labels touching (or touching the next panel's)."""
+    bottom_px = (0.19 if x_is_position else 0.11) * height
+    top_px = (_TITLE_PX + 2) if titled else 0.03 * height
+    gap = (_TITLE_PX + _GAP_PX) if titled else 0.08 * (height - top_px - bottom_px) / max(panels, 1)
+    panel = max(10.0, (height - top_px - bottom_px - gap * (panels - 1)) / panels)
+    bins = int(np.clip(panel // (2 * _TICK_PX), 1, 5))
+    return _Layout(top=1 - top_px / height, bottom=bottom_px / height, hspace=gap / panel, y_bins=bins)
+
+
+def _value_formatter() -> Any:
+    """A matplotlib formatter of y tick labels by :func:`_format_value`."""
+    from matplotlib.ticker import Formatter
+
+    class ValueFormatter(Formatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return _format_value(x, self.locs)
+
+    return ValueFormatter()
+
+
+def _format_value(value: float, locs: Sequence[float]) -> str:
+    """A y tick label with the fewest decimals that tell the ticks ``locs`` apart, and no offset or shared
+    exponent (matplotlib prints those above the axis, where they would collide with the panel's title)."""
+    ticks = np.asarray(locs, dtype=np.float64)
+    big = float(np.abs(ticks).max()) if ticks.size else abs(value)
+    step = float(np.min(np.diff(np.sort(ticks)))) if ticks.size > 1 else max(abs(value), 1.0)
+    if big >= 1e6 or 0 < big < 1e-3:
+        digits = int(np.clip(np.ceil(np.log10(big / step)) if step > 0 else 3, 0, 8))
+        return f"{value:.{digits}e}"
+    for decimals in range(10):
+        if ticks.size == 0 or np.allclose(np.round(ticks, decimals), ticks, rtol=0, atol=max(step, 1e-12) * 1e-3):
+            return f"{value:.{decimals}f}"
+    return f"{value:g}"
 
 
 def _locate_hint(x_is_position: bool) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genad._modality import ModalityBase
+from genad._report import AnomalyReport
 from genad._sample import load_with
 from genad.modalities.video._sample import FRAME_SUFFIXES, VIDEO_SUFFIXES, VideoSample
 
@@ -50,6 +51,36 @@ class VideoModality(ModalityBase):
         from genad.modalities.video._expert import VideoExpert
 
         return VideoExpert()
+
+    def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
+        """The keyframe grids of the default renderer, one under the other: the cells of flagged frames tinted and
+        framed in their region's source colour with its number, and under each thumbnail a bar coloured by the
+        highest frame score of its cell (turbo: blue low, red high) when the report has per-frame scores."""
+        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, draw_box, region_tag, stack, tint
+
+        video = self._sample_of(report, sample)
+        rendering = self.default_renderer().render(video)
+        images = [np.array(img, copy=True) for img in rendering.images]
+        amap = report.anomaly_map
+        if amap is not None and np.ndim(amap) == 1 and len(amap) == video.n_frames:
+            import cv2
+
+            scores = np.clip(np.nan_to_num(np.asarray(amap, np.float32)), 0, 1)
+            cell_score = np.array([scores[a:b + 1].max() for a, b in rendering.cell_frames], dtype=np.float32)
+            colours = cv2.applyColorMap((cell_score * 255).astype(np.uint8).reshape(1, -1), cv2.COLORMAP_TURBO)
+            colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB)[0]
+            for image, cells, boxes in zip(images, rendering.grid_cells, rendering.cell_boxes, strict=True):
+                for cell, (x0, _y0, x1, y1) in zip(cells, boxes, strict=True):
+                    image[y1 - 6:y1, x0:x1] = colours[cell]
+        for number, region in enumerate(report.regions, 1):
+            colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
+            tag = region_tag(number, region)
+            for view in rendering.to_views(region):  # one box per run of cells on a grid row; the first is tagged
+                if view.box is not None and 0 <= view.view < len(images):
+                    images[view.view] = tint(images[view.view], view.box, colour, 0.3)
+                    draw_box(images[view.view], view.box, tag, colour, TAG_SCALE)
+                    tag = ""
+        return stack(images, background=(40, 40, 40))
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
         """Frame AUROC over the frames of all clips pooled."""
