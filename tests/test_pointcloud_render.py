@@ -129,3 +129,35 @@ def test_splat_adapts_to_density() -> None:
     renderer = PointCloudRenderer(n_views=1, size=128, composite=False)
     covered = [(renderer.render(_sphere(n)).point_maps[0] >= 0).sum() for n in (1500, 60000)]
     assert abs(covered[0] - covered[1]) < 0.12 * covered[1]
+
+
+def _nearest_column(band: np.ndarray, colour: np.ndarray) -> tuple[int, float]:
+    """The column of ``band`` holding the pixel nearest to ``colour``, and that distance."""
+    distance = np.abs(band.astype(int) - colour.astype(int)).sum(axis=2)
+    y, x = np.unravel_index(int(np.argmin(distance)), distance.shape)
+    return int(x), float(distance[y, x])
+
+
+@pytest.mark.parametrize(("composite", "size"), [(True, 160), (False, 200), (False, 64)])
+def test_a_depth_key_under_the_views_says_which_colour_is_near(composite: bool, size: int) -> None:
+    import matplotlib
+
+    rendering = PointCloudRenderer(size=size, composite=composite).render(_sphere())
+    viridis = (matplotlib.colormaps["viridis"]([0.0, 1.0])[:, :3] * 255).astype(np.uint8)
+    assert "key" in rendering.locate_hint
+    for image_index, image in enumerate(rendering.images):
+        views = [k for k in range(len(rendering.point_maps)) if composite or k == image_index]
+        bottom = max(rendering.view_origins[k][1] + rendering.point_maps[k].shape[0] for k in views)
+        assert image.shape[0] == bottom + 24  # the key has a band of its own: no view pixel is covered
+        band = image[bottom:]
+        near_x, near_d = _nearest_column(band, viridis[1])  # t = 1 is the nearest depth: bright yellow
+        far_x, far_d = _nearest_column(band, viridis[0])  # dark purple
+        assert near_d <= 12 and far_d <= 12 and near_x < far_x
+        mapped = rendering.to_native(ViewRegion(image_index, box=(0, bottom + 2, image.shape[1], bottom + 20)))
+        assert mapped.region is None  # the key holds no point
+
+
+def test_grey_views_have_no_depth_key() -> None:
+    rendering = PointCloudRenderer(size=64, style="normals", composite=False).render(_sphere())
+    assert {im.shape for im in rendering.images} == {(64, 64, 3)}
+    assert "orientation" in rendering.locate_hint

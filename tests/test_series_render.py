@@ -12,7 +12,7 @@ import pytest
 from genad import LadderPrompt, PromptContext, Region, ViewRegion
 from genad._pipeline import with_contract
 from genad.modalities.series import SeriesRenderer, SeriesSample
-from genad.modalities.series._render import minmax_decimate
+from genad.modalities.series._render import _Plot, minmax_decimate
 
 
 def _datetime_sample(n: int = 500) -> SeriesSample:
@@ -154,3 +154,88 @@ def test_rendering_pickles_and_prompts() -> None:
 def test_tiny_series(n: int) -> None:
     r = SeriesRenderer().render(SeriesSample.from_array(np.arange(float(n))))
     assert r.windows == [(0, n - 1)]
+
+
+LONG_NAMES = ["Accelerometer1RMS", "Volume Flow RateRMS", "supply air temperature after the heat exchanger (°C)",
+              "tiny", "pressure (Pa)", "count", "Thermocouple"]
+
+
+def _multivariate(n: int = 400) -> SeriesSample:
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2024-03-01", periods=n, freq="1s")
+    scales = [1e-4, 3e7, 22.2, 1.0, -5e3, 1e3, 0.05]
+    data = {name: scale * (1 + 0.01 * rng.normal(size=n).cumsum()) for name, scale in zip(LONG_NAMES, scales,
+                                                                                          strict=True)}
+    return SeriesSample.from_array(pd.DataFrame(data, index=index))
+
+
+def _texts(plot: _Plot) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """Every visible text of a drawn plot with its pixel extent: tick labels, titles, axis labels, offsets."""
+    renderer = plot.canvas.get_renderer()
+    found = []
+    for ax in plot.axes:
+        shown = []  # the tick labels matplotlib draws: those of ticks inside the axis's view
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            shown += [t.label1 for t in axis.get_major_ticks() if lo - 1e-9 <= t.get_loc() <= hi + 1e-9]
+        texts = [*shown, ax.title, ax._left_title, ax.yaxis.label, ax.xaxis.label, ax.yaxis.get_offset_text(),
+                 ax.xaxis.get_offset_text()]
+        for t in texts:
+            if t.get_visible() and t.get_text():
+                box = t.get_window_extent(renderer)
+                found.append((t.get_text(), (box.x0, box.y0, box.x1, box.y1)))
+    return found
+
+
+@pytest.mark.parametrize("panels", [2, 4, 6])
+def test_multivariate_panels_name_every_channel_in_full_and_no_labels_collide(panels: int) -> None:
+    sample = _multivariate()
+    renderer = SeriesRenderer(max_panels=panels)
+    for group in [tuple(range(i, min(i + panels, sample.n_channels))) for i in range(0, sample.n_channels, panels)]:
+        plot = _Plot(renderer, sample, group, x_is_position=True)
+        plot.draw(np.arange(sample.length, dtype=np.float64), 0, sample.length - 1)
+        texts = _texts(plot)
+        titles = [ax._left_title.get_text() for ax in plot.axes]
+        assert titles == [sample.columns[c] for c in group]  # full names, never cut
+        assert not [t for t, _ in texts if "…" in t]
+        assert all(ax.yaxis.get_offset_text().get_text() == "" for ax in plot.axes)  # no shared offset or exponent
+        for ax in plot.axes:
+            lo, hi = sorted(ax.get_ylim())
+            labels = [t.label1.get_text() for t in ax.yaxis.get_major_ticks() if lo <= t.get_loc() <= hi]
+            assert len(labels) >= 2 and all(labels)  # every panel can be read off its ticks
+            assert len(set(labels)) == len(labels)  # distinct tick labels
+        height = renderer.height
+        for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
+            overlap_x = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+            overlap_y = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+            assert overlap_x <= 0.5 or overlap_y <= 0.5, f"{a!r} collides with {b!r}"
+        for text, (x0, y0, x1, y1) in texts:
+            assert x0 >= -0.5 and y0 >= -0.5 and x1 <= renderer.width + 0.5 and y1 <= height + 0.5, text
+
+
+def test_univariate_plot_names_its_y_axis() -> None:
+    sample = SeriesSample.from_array(pd.Series(np.arange(50.0), name="cpu load (%)"))
+    plot = _Plot(SeriesRenderer(), sample, (0,), x_is_position=False)
+    assert plot.axes[0].get_ylabel() == "cpu load (%)"
+    assert plot.axes[0].get_title(loc="left") == ""
+
+
+def test_multivariate_map_is_exact_on_every_panel() -> None:
+    """A spike in the last channel is drawn at the x pixel ``to_views`` gives, and a box there maps back to it."""
+    sample = _multivariate(600)
+    values = sample.values.copy()
+    values[:, -1] = 0.0
+    values[437, -1] = 1.0
+    spiky = SeriesSample(values, sample.index, sample.columns)
+    r = SeriesRenderer(max_panels=4).render(spiky)
+    view = 1  # the second group holds the last channel, in its bottom panel
+    assert r.channels[view][-1] == spiky.n_channels - 1
+    (v,) = [v for v in r.to_views(Region(interval=(437, 437))) if v.view == view]
+    assert v.box is not None
+    col = round((v.box[0] + v.box[2]) / 2)
+    _, top, _, bottom = r.plot_px[view]
+    panel = r.images[view][int(bottom) - 60:int(bottom) - 3, col - 2:col + 3]
+    assert (panel.min(axis=2) < 150).any()  # the spike's line is there
+    back = r.to_native(ViewRegion(view, box=(col - 0.4, top + 10, col + 0.4, bottom - 10)))
+    assert back.region is not None and back.region.interval is not None
+    assert abs(back.region.interval[0] - 437) <= 1 and abs(back.region.interval[1] - 437) <= 1

@@ -176,14 +176,16 @@ class PointCloudRenderer:
             images.append(image)
             maps.append(point_map)
         names = [f"{k + 1}: {v.name}" for k, v in enumerate(views)]
-        key = None if self.style == "normals" else _depth_key(self.colormap, self.background)
+        keyed = self.style != "normals"
         if self.composite:
             grid, origins = _tile(images, names, self.background)
+            key = _depth_key(self.colormap, self.background, grid.shape[1]) if keyed else None
             images_out, labels = [_with_key(grid, key)], [f"{len(views)} depth views: " + ", ".join(names)]
             where = (f"the whole {grid.shape[1]}x{images_out[0].shape[0]} image (a grid of {len(views)} labelled "
                      "views of the same object), inside the one view where you see the anomaly")
         else:
             origins = [(0, 0)] * len(views)
+            key = _depth_key(self.colormap, self.background, self.size) if keyed else None
             images_out, labels = [_with_key(image, key) for image in images], names
             where = f"the {self.size}x{images_out[0].shape[0]} view it is in"
         legend = ("Grey shading shows the surface's orientation" if self.style == "normals"
@@ -378,40 +380,40 @@ def _lut(name: str) -> np.ndarray:
 _KEY_HEIGHT = 24
 
 
-def _depth_key(colormap: str, background: tuple[int, int, int]) -> np.ndarray:
-    """The depth colour key, ``_KEY_HEIGHT`` pixels high: "depth: near", the colour ramp from near to far, "far"
-    (the same lookup table as the views, unshaded). It is laid under the views, never over them."""
+def _depth_key(colormap: str, background: tuple[int, int, int], width: int) -> np.ndarray:
+    """The depth colour key, at most ``width`` pixels wide and ``_KEY_HEIGHT`` high: "depth: near", the colour
+    ramp from near to far (the views' lookup table, unshaded), "far". It is laid under the views, never over them."""
     import cv2
 
-    ramp_width = 160
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
-    (w_near, h_text), _ = cv2.getTextSize("depth: near", font, scale, 1)
-    (w_far, _), _ = cv2.getTextSize("far", font, scale, 1)
-    width = 6 + w_near + 6 + ramp_width + 6 + w_far + 6
-    key = np.empty((_KEY_HEIGHT, width, 3), np.uint8)
+    (w_far, h_text), _ = cv2.getTextSize("far", font, scale, 1)
+    near = "depth: near"
+    (w_near, _), _ = cv2.getTextSize(near, font, scale, 1)
+    if width - w_near - w_far - 24 < 40:  # a small view: the short key
+        near = "near"
+        (w_near, _), _ = cv2.getTextSize(near, font, scale, 1)
+    ramp_width = int(np.clip(width - w_near - w_far - 24, 8, 160))
+    key = np.empty((_KEY_HEIGHT, w_near + ramp_width + w_far + 24, 3), np.uint8)
     key[:] = background
     baseline = (_KEY_HEIGHT + h_text) // 2
-    cv2.putText(key, "depth: near", (6, baseline), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(key, near, (6, baseline), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     x0 = 6 + w_near + 6
     lut = _lut(colormap)[::-1]  # t = 1 is nearest: the ramp runs from near (left) to far (right)
-    columns = lut[np.linspace(0, 255, ramp_width).astype(np.int64)]
-    key[5:_KEY_HEIGHT - 5, x0:x0 + ramp_width] = columns[None]
+    key[5:_KEY_HEIGHT - 5, x0:x0 + ramp_width] = lut[np.linspace(0, 255, ramp_width).astype(np.int64)][None]
     cv2.rectangle(key, (x0 - 1, 4), (x0 + ramp_width, _KEY_HEIGHT - 5), (90, 90, 90), 1)
     cv2.putText(key, "far", (x0 + ramp_width + 6, baseline), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return key
+    return key[:, :width]
 
 
 def _with_key(image: np.ndarray, key: np.ndarray | None) -> np.ndarray:
-    """``image`` with ``key`` in a band under it, right-aligned (cut on the left if the image is narrower); the
-    image's own pixels keep their coordinates."""
+    """``image`` with ``key`` in a band under it, right-aligned; the image's own pixels keep their coordinates."""
     if key is None:
         return image
     h, w = image.shape[:2]
     out = np.empty((h + key.shape[0], w, 3), np.uint8)
     out[:h] = image
     out[h:] = key[0, 0]
-    part = key[:, max(0, key.shape[1] - w):]
-    out[h:, w - part.shape[1]:] = part
+    out[h:, w - key.shape[1]:] = key
     return out
 
 

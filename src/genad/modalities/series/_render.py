@@ -201,7 +201,7 @@ class _Plot:
             self.lines.append(line)
             ax.grid(True, color="#d0d0d0", linewidth=0.5)
             ax.tick_params(labelsize=8)
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=layout.y_bins))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=layout.y_bins, steps=[1, 2, 2.5, 5, 10]))
             ax.yaxis.set_major_formatter(_value_formatter())
             if titled:
                 ax.set_title(sample.columns[col], loc="left", fontsize=8, pad=2, color=LINE_COLORS[k % 6])
@@ -336,8 +336,11 @@ def _value_formatter() -> Any:
     from matplotlib.ticker import Formatter
 
     class ValueFormatter(Formatter):
+        def format_ticks(self, values: Sequence[float]) -> list[str]:
+            return [_format_value(v, values) for v in values]
+
         def __call__(self, x: float, pos: int | None = None) -> str:
-            return _format_value(x, self.locs)
+            return _format_value(x, [x])
 
     return ValueFormatter()
 
