@@ -258,9 +258,9 @@ def test_html_view_has_the_facts_the_regions_the_notes_and_the_picture(series_fi
     assert str(series_file) in html
     shown = _png_of(html)
     picture = report.picture()
-    factor = -(-max(picture.shape[:2]) // 720)
+    factor = -(-max(picture.shape[:2]) // 1200)
     assert shown.shape == (picture.shape[0] // factor, picture.shape[1] // factor, 3)
-    assert max(shown.shape[:2]) <= 720
+    assert max(shown.shape[:2]) <= 1200
 
 
 def test_png_view_is_the_picture_made_compact(series_file: Path) -> None:
@@ -320,6 +320,14 @@ def test_the_picture_is_drawn_once_for_both_views(series_file: Path, monkeypatch
     report = _report("series", source=str(series_file))
     assert report._repr_html_() and report._repr_png_()
     assert len(calls) == 1
+    from genad import _report as module
+
+    for _ in range(6):  # only the last few pictures are kept
+        other = _report("series", source=str(series_file))
+        other._repr_png_()
+    assert len(module._PICTURES) <= module._PICTURES_KEPT
+    report._repr_png_()
+    assert len(calls) == 8  # the first report's picture was let go, and is drawn again
 
 
 def test_the_report_type_draws_nothing_itself() -> None:

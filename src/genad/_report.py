@@ -7,9 +7,11 @@ import html
 import io
 import json
 import struct
+import threading
 import warnings
 import weakref
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -284,31 +286,38 @@ class AnomalyReport:
             return None
 
 
-HTML_MAX_SIDE = 720
+HTML_MAX_SIDE = 1200
 """Pictures in :meth:`AnomalyReport._repr_html_` are shrunk to at most this many pixels on a side."""
 PNG_MAX_SIDE = 480
 """And in :meth:`AnomalyReport._repr_png_`, to at most this many."""
 _MAX_ROWS = 20
-_PICTURES: weakref.WeakKeyDictionary[AnomalyReport, tuple[np.ndarray | None, str]] = weakref.WeakKeyDictionary()
+_PICTURES: OrderedDict[int, tuple[weakref.ref[AnomalyReport], np.ndarray | None, str]] = OrderedDict()
+_PICTURES_KEPT = 4  # a notebook asks for every format of a report at once: keep the last few pictures, no more
+_PICTURES_LOCK = threading.Lock()
 
 
 def _picture_of(report: AnomalyReport) -> tuple[np.ndarray | None, str]:
-    """The report's picture drawn by its modality from ``report.source`` (kept while the report lives, as a
-    notebook asks for every format at once), or ``None`` and why not."""
-    cached = _PICTURES.get(report)
-    if cached is not None:
-        return cached
-    if report.source is None:
-        found: tuple[np.ndarray | None, str] = (None, "")
-    else:
+    """The report's picture drawn by its modality from ``report.source``, or ``None`` and why not (kept for the
+    last few reports, so that the HTML and PNG views of one display draw it once)."""
+    with _PICTURES_LOCK:
+        kept = _PICTURES.get(id(report))
+        if kept is not None and kept[0]() is report:
+            return kept[1], kept[2]
+    picture: np.ndarray | None = None
+    why_not = ""
+    if report.source is not None:
         try:
             from genad._registry import get_modality
 
-            found = (np.asarray(get_modality(report.modality).picture(report)), "")
+            picture = np.asarray(get_modality(report.modality).picture(report))
         except Exception as exc:  # a missing file, an unknown modality, a modality that cannot draw
-            found = (None, f"no picture: {type(exc).__name__}: {exc}")
-    _PICTURES[report] = found
-    return found
+            why_not = f"no picture: {type(exc).__name__}: {exc}"
+    with _PICTURES_LOCK:
+        _PICTURES[id(report)] = (weakref.ref(report), picture, why_not)
+        _PICTURES.move_to_end(id(report))
+        while len(_PICTURES) > _PICTURES_KEPT:
+            _PICTURES.popitem(last=False)
+    return picture, why_not
 
 
 def _png(picture: np.ndarray, max_side: int) -> bytes:
