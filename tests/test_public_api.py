@@ -20,7 +20,8 @@ PUBLIC = {
 }
 MODULES = {
     "genad.annotate": {"MARK_COLOURS", "SOURCE_COLOURS", "blend_heatmap", "draw_box", "draw_marks", "draw_regions",
-                       "draw_report", "figure_to_array", "score_plot", "show"},
+                       "draw_report", "figure_to_array", "heat_strip", "mark_region", "score_plot", "show", "stack",
+                       "tint"},
     "genad.testing": {"ScriptedClient", "check_client", "check_expert", "check_modality", "check_prompt_builder",
                       "check_renderer"},
     **{f"genad.modalities.{name}": {f"{cls}{part}" for part in ("Expert", "Modality", "Renderer", "Rendering",

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MARK_COLOURS",
     "SOURCE_COLOURS",
-    "TAG_SCALE",
     "blend_heatmap",
     "draw_box",
     "draw_marks",
@@ -37,7 +36,7 @@ __all__ = [
     "draw_report",
     "figure_to_array",
     "heat_strip",
-    "region_tag",
+    "mark_region",
     "score_plot",
     "show",
     "stack",
@@ -48,8 +47,7 @@ MARK_COLOURS = ((255, 64, 64), (255, 200, 0), (0, 220, 255), (255, 0, 255), (64,
 """Colours of Set-of-Mark marks 1, 2, 3, ... (cycled)."""
 SOURCE_COLOURS = {"expert": (255, 160, 0), "vlm": (0, 200, 255), "hybrid": (255, 0, 200)}
 """Colours of report regions by source: orange expert, cyan VLM, magenta both."""
-TAG_SCALE = 0.45
-"""Font scale of region tags on the pictures of rendered samples (plots, grids, views), whatever their size."""
+_TAG_SCALE = 0.45  # font scale of region tags on pictures of rendered samples (plots, grids, views)
 
 
 def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45) -> np.ndarray:
@@ -275,9 +273,15 @@ def stack(pictures: Sequence[np.ndarray], gap: int = 4, background: tuple[int, i
     return out
 
 
-def region_tag(number: int, region: Region) -> str:
-    """How pictures label a region: its number, label and confidence (``"2 dent 0.81"``)."""
-    return _tag(number, region)
+def mark_region(image: np.ndarray, box: tuple[float, float, float, float], number: int, region: Region, *,
+                shade: float = 0.0, tag: bool = True) -> np.ndarray:
+    """A copy of ``image`` with report region ``number`` marked by ``box``: outlined in its source's colour (see
+    :data:`SOURCE_COLOURS`), shaded with it at opacity ``shade``, and tagged with its number, label and confidence
+    in small text when ``tag`` is true. For pictures of rendered samples: plots, keyframe grids, views."""
+    colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
+    out = tint(image, box, colour, shade) if shade > 0 else np.array(image, dtype=np.uint8, copy=True)
+    draw_box(out, box, _tag(number, region) if tag else "", colour, _TAG_SCALE)
+    return out
 
 
 def show(picture: np.ndarray, title: str = "", ax: Axes | None = None) -> Axes:

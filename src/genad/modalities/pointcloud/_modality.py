@@ -59,7 +59,7 @@ class PointCloudModality(ModalityBase):
         """
         from dataclasses import replace
 
-        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, blend_heatmap, draw_box, region_tag, tint
+        from genad.annotate import SOURCE_COLOURS, blend_heatmap, mark_region, tint
 
         cloud = self._sample_of(report, sample)
         rendering = replace(self.default_renderer(), style="normals", composite=True).render(cloud)
@@ -79,7 +79,7 @@ class PointCloudModality(ModalityBase):
             image = tint(image, self._on_grid(rendering, image.shape[:2], flagged, False), colour, 0.75)
             for view in rendering.to_views(region):
                 if view.box is not None:
-                    draw_box(image, view.box, region_tag(number, region), colour, TAG_SCALE)
+                    image = mark_region(image, view.box, number, region)
         return image
 
     @staticmethod

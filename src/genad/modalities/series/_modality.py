@@ -60,21 +60,19 @@ class SeriesModality(ModalityBase):
         (turbo: blue low, red high) under each plot when the report has them."""
         from dataclasses import replace
 
-        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, draw_box, heat_strip, region_tag, stack, tint
+        from genad.annotate import heat_strip, mark_region, stack
 
         series = self._sample_of(report, sample)
         renderer = replace(self.default_renderer(), points_per_window=max(series.length, 1), max_windows=1)
         rendering = renderer.render(series)
         images = [np.array(img, copy=True) for img in rendering.images]
         for number, region in enumerate(report.regions, 1):
-            colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
             for view in rendering.to_views(region):
                 if view.box is None or not 0 <= view.view < len(images):
                     continue
                 x0, y0, x1, y1 = view.box
                 box = (x0 - 1, y0, max(x1, x0 + 2) + 1, y1)  # a one-position interval stays visible
-                images[view.view] = tint(images[view.view], box, colour, 0.3)
-                draw_box(images[view.view], box, region_tag(number, region), colour, TAG_SCALE)
+                images[view.view] = mark_region(images[view.view], box, number, region, shade=0.3)
         amap = report.anomaly_map
         if amap is not None and np.ndim(amap) == 1 and len(amap) == series.length:
             scores = np.clip(np.nan_to_num(np.asarray(amap, dtype=np.float32)), 0, 1)

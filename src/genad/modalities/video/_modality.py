@@ -56,7 +56,7 @@ class VideoModality(ModalityBase):
         """The keyframe grids of the default renderer, one under the other: the cells of flagged frames tinted and
         framed in their region's source colour with its number, and under each thumbnail a bar coloured by the
         highest frame score of its cell (turbo: blue low, red high) when the report has per-frame scores."""
-        from genad.annotate import SOURCE_COLOURS, TAG_SCALE, draw_box, region_tag, stack, tint
+        from genad.annotate import mark_region, stack
 
         video = self._sample_of(report, sample)
         rendering = self.default_renderer().render(video)
@@ -73,13 +73,12 @@ class VideoModality(ModalityBase):
                 for cell, (x0, _y0, x1, y1) in zip(cells, boxes, strict=True):
                     image[y1 - 6:y1, x0:x1] = colours[cell]
         for number, region in enumerate(report.regions, 1):
-            colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
-            tag = region_tag(number, region)
+            first = True
             for view in rendering.to_views(region):  # one box per run of cells on a grid row; the first is tagged
                 if view.box is not None and 0 <= view.view < len(images):
-                    images[view.view] = tint(images[view.view], view.box, colour, 0.3)
-                    draw_box(images[view.view], view.box, tag, colour, TAG_SCALE)
-                    tag = ""
+                    images[view.view] = mark_region(images[view.view], view.box, number, region, shade=0.3,
+                                                    tag=first)
+                    first = False
         return stack(images, background=(40, 40, 40))
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
