@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from genad import AnomalyReport, ModalityBase, Region, get_modality
+from genad import AnomalyReport, ModalityBase, Region, Rendering, ViewRegion, get_modality
 from genad.annotate import SOURCE_COLOURS, heat_strip, stack, tint
 from genad.modalities.pointcloud import PointCloudSample
 from genad.modalities.series import SeriesSample
@@ -338,3 +338,36 @@ def test_the_report_type_draws_nothing_itself() -> None:
             "print(sorted(m for m in ('cv2', 'matplotlib', 'PIL', 'genad.annotate') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+class _TwoImages(Rendering):
+    """Two black images; a box region is placed on the second."""
+
+    def to_views(self, region: Region) -> list[ViewRegion]:
+        return [] if region.box is None else [ViewRegion(1, box=region.box)]
+
+
+class _TwoImageRenderer:
+    def render(self, sample: object) -> Rendering:
+        return _TwoImages(images=[np.zeros((20, 30, 3), np.uint8), np.zeros((16, 40, 3), np.uint8)])
+
+
+class _PlainModality(ModalityBase):
+    """A plug-in that keeps the default picture."""
+
+    name = "plain"
+
+    def load(self, obj: object, *, name: str | None = None) -> object:
+        return obj
+
+    def default_renderer(self) -> _TwoImageRenderer:  # type: ignore[override]
+        return _TwoImageRenderer()
+
+
+def test_the_default_picture_stacks_every_image_with_the_regions_drawn() -> None:
+    report = _report("plain", (Region(box=(10, 4, 30, 12), source="vlm"),))
+    picture = _PlainModality().picture(report, object())
+    assert picture.shape == (20 + 4 + 16, 40, 3)
+    second = picture[24:]
+    cyan = np.all(second == SOURCE_COLOURS["vlm"], axis=2)
+    assert cyan[4:12, 10].any() and not np.all(picture[:20, :30] == SOURCE_COLOURS["vlm"], axis=2).any()

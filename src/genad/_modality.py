@@ -99,7 +99,7 @@ class ModalityBase:
 
     A subclass sets ``name``, ``suffixes``, ``anomaly_phrase`` and ``coordinates`` and implements ``accepts``,
     ``load``, ``default_renderer`` and ``default_expert``. The defaults here draw the report's regions on the
-    default renderer's first image and measure sample-level AUROC, AP and best F1.
+    default renderer's images and measure sample-level AUROC, AP and best F1.
 
     Examples
     --------
@@ -139,14 +139,20 @@ class ModalityBase:
         """Nothing to check by default."""
 
     def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
-        """The default renderer's first image with the report's regions drawn as boxes."""
-        from genad.annotate import draw_regions
+        """The default renderer's images, one under the other, with the report's regions drawn as numbered boxes
+        coloured by source (wherever :meth:`~genad.Rendering.to_views` places them).
+
+        ``AnomalyReport.picture``, ``plot`` and the report's notebook views all come here; override it to draw
+        what a modality's anomalies look like (genad's own modalities do).
+        """
+        from genad.annotate import draw_regions, stack
 
         rendering = self.default_renderer().render(self._sample_of(report, sample))
-        return draw_regions(rendering, report.regions)[0]
+        return stack(draw_regions(rendering, report.regions))
 
     def plot(self, report: AnomalyReport, sample: Any = None, ax: Axes | None = None) -> Axes:
-        """:meth:`picture` shown with matplotlib, titled with the report's headline."""
+        """:meth:`picture` shown with matplotlib, titled with the report's headline (new axes sized to the
+        picture when ``ax`` is ``None``)."""
         from genad.annotate import show
 
         return show(self.picture(report, sample), report.headline, ax)
