@@ -74,8 +74,8 @@ def test_the_server_is_asked_for_the_answer_schema_and_gets_the_system_message(
     assert response_format["json_schema"]["schema"] == ANSWER_SCHEMA
     assert response_format["json_schema"]["strict"] is True
     texts = [p["text"] for p in request["messages"][-1]["content"] if p["type"] == "text"]
-    assert texts[-1].startswith("Image 1: normal reference 1, 160x120 px. Image 2: inspected, 160x120 px. Answer with one "
-                                "JSON object")
+    listing = "Image 1: normal reference 1, 160x120 px. Image 2: inspected, 160x120 px."
+    assert texts[-1].startswith(f"{listing} Answer with one JSON object")
     text = " ".join(texts)
     assert text.count("Answer with one JSON object") == 1
 
