@@ -35,7 +35,7 @@ from genad.experts.base import ExpertResult
 from genad.report import Region
 from genad.samples.series import SeriesSample
 
-__all__ = ["SeriesExpert", "causal_scores", "offline_scores", "quiet_repeats", "rank_discount"]
+__all__ = ["SeriesExpert", "cap_share", "causal_scores", "offline_scores", "quiet_repeats", "rank_discount"]
 
 Mode = Literal["causal", "offline"]
 MAX_SHAPES = 4096  # offline neighbours searched per series (evenly spaced), which bounds the cost to O(T)
@@ -72,6 +72,7 @@ class SeriesExpert:
     warmup: int = 50
     max_regions: int = 5
     merge_gap: int = 10
+    max_share: float = 0.1
 
     def score(self, sample: SeriesSample, references: Sequence[Any] = ()) -> ExpertResult:
         """Score every point; ``score`` is the maximum point score, ``anomaly_map`` the ``(T,)`` point scores."""
@@ -88,6 +89,8 @@ class SeriesExpert:
                           for c in range(sample.n_channels)]
         surprise = np.max(per_column, axis=0)
         surprise[np.isnan(sample.values).all(axis=1)] = 0.0
+        if self.mode == "offline":
+            surprise = cap_share(surprise, self.max_share)
         amap = surprise / (1.0 + surprise)
         if self.mode == "causal" and self.alarm_gap > 0:
             amap = quiet_repeats(amap, self.alarm_gap)
@@ -105,16 +108,17 @@ class SeriesExpert:
                                  alarm_gap=self.alarm_gap, warmup=self.warmup)
         if self.mode == "offline":
             return offline_scores(x, ref_values, window=self.window, segments=self.segments,
-                                  z_anomalous=self.z_anomalous)
+                                  z_anomalous=self.z_anomalous, max_share=self.max_share)
         raise InputError(f"unknown mode {self.mode!r}; use 'causal' or 'offline'")
 
     def _regions(self, sample: SeriesSample, amap: np.ndarray) -> tuple[Region, ...]:
+        longest = max(1, int(self.max_share * amap.size))
         hot = np.concatenate([[False], amap >= 0.5, [False]])
         edges = np.flatnonzero(np.diff(hot.astype(np.int8)))
-        runs = [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        runs = [_around_peak(int(a), int(b) - 1, amap, longest) for a, b in zip(edges[::2], edges[1::2], strict=True)]
         merged: list[list[int]] = []
         for run in runs:
-            if merged and run[0] - merged[-1][1] <= self.merge_gap:
+            if merged and run[0] - merged[-1][1] <= self.merge_gap and run[1] - merged[-1][0] < longest:
                 merged[-1][1] = run[1]
             else:
                 merged.append(run)
@@ -124,6 +128,15 @@ class SeriesExpert:
                    confidence=float(amap[a:b + 1].max()), source="expert")
             for a, b in ranked
         )
+
+
+def _around_peak(start: int, end: int, amap: np.ndarray, longest: int) -> list[int]:
+    """``[start, end]``, or, when longer than ``longest`` points, the ``longest`` points centred on its peak."""
+    if end - start + 1 <= longest:
+        return [start, end]
+    peak = start + int(np.argmax(amap[start:end + 1]))
+    first = min(max(start, peak - longest // 2), end - longest + 1)
+    return [first, first + longest - 1]
 
 
 def _filled(x: np.ndarray) -> np.ndarray:
@@ -262,8 +275,13 @@ def _robust_z(values: np.ndarray, center: float, scale_source: np.ndarray) -> np
 
 
 def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, window: int = 24, segments: int = 8,
-                   z_anomalous: float = 8.0) -> np.ndarray:
-    """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references)."""
+                   z_anomalous: float = 8.0, max_share: float = 0.1) -> np.ndarray:
+    """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references).
+
+    When more than ``max_share`` of the points would be anomalous, the surprise is divided by its
+    ``1 - max_share`` quantile: the references (or the robust scales) do not describe this series' normal, and
+    what stands out is the series' most surprising ``max_share``.
+    """
     import pandas as pd
 
     filled = _filled(x)
@@ -290,9 +308,15 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
             shape[start:] = z / z_anomalous
         # a shape covers its window: credit each point with the largest shape surprise covering it
         shape = pd.Series(shape[::-1]).rolling(window, min_periods=1).max().to_numpy()[::-1]
-    surprise = np.maximum(value, shape)
+    surprise = np.nan_to_num(np.maximum(value, shape), posinf=1e6)
     surprise[~np.isfinite(x)] = 0.0
-    return np.nan_to_num(surprise, posinf=1e6)
+    return cap_share(surprise, max_share)
+
+
+def cap_share(surprise: np.ndarray, max_share: float) -> np.ndarray:
+    """``surprise`` divided by its ``1 - max_share`` quantile when that exceeds 1, so that at most about
+    ``max_share`` of the points stay anomalous (``>= 1``)."""
+    return surprise / max(1.0, float(np.quantile(surprise, 1.0 - max_share)))
 
 
 def _neighbour_residual(v: np.ndarray, side: int = 3) -> np.ndarray:
