@@ -51,10 +51,12 @@ class SeriesExpert:
     (surprise 1, score 0.5) for the value and the shape channel; ``short_margin`` is the same for a value record
     over the last ``short_history`` points only (regime changes: the old regime leaves that window sooner). Alarms
     closer than ``alarm_gap`` points form one event: an alarm is divided by one plus the number of earlier events
-    at least as surprising (:func:`rank_discount`), and one raised within ``alarm_gap`` points of an earlier alarm is
-    halved (one event, one alarm). ``window`` is the shape length and ``segments`` its piecewise
-    means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous. Regions are runs of points
-    scoring ``>= 0.5``, at most ``max_regions``, runs closer than ``merge_gap`` points merged.
+    at least as surprising (:func:`rank_discount`), and every score within ``alarm_gap`` points after the alarm
+    that opened an event is halved (one event, one alarm). ``window`` is the shape length and ``segments`` its
+    piecewise means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous, and at most about
+    ``max_share`` of the points stay anomalous (:func:`cap_share`). Regions are runs of points scoring ``>= 0.5``,
+    runs closer than ``merge_gap`` points merged, none longer than ``max_share`` of the series (a longer run keeps
+    that many points around its peak), at most ``max_regions``, most anomalous first.
 
     The causal defaults were chosen once on the NAB files of ``../shared/data`` (the same values for every file).
     """
@@ -209,13 +211,16 @@ def _causal_shape_distance(x: np.ndarray, window: int, segments: int, history: i
 
 
 def quiet_repeats(scores: np.ndarray, gap: int) -> np.ndarray:
-    """Halve the scores of alarms (``>= 0.5``) raised within ``gap`` points after an earlier alarm (causal)."""
+    """Halve every score within ``gap`` points after an alarm (``>= 0.5``) that opened an event (causal).
+
+    An alarm opens an event when no event was opened in the ``gap`` points before it; the rest of the event, alarm
+    or not, counts for half: one event, one alarm.
+    """
     out = scores.copy()
     last = -gap - 1
     for i in np.flatnonzero(scores >= 0.5):
-        if i - last <= gap:
-            out[i] *= 0.5
-        else:
+        if i - last > gap:
+            out[i + 1:i + gap + 1] *= 0.5
             last = int(i)
     return out
 
