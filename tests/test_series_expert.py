@@ -122,9 +122,10 @@ def test_rank_discount_divides_an_alarm_by_one_plus_the_earlier_events_at_least_
     np.testing.assert_allclose(rank_discount(surprise, gap=1), expected)
 
 
-def test_quiet_repeats_halves_alarms_close_to_an_earlier_one() -> None:
-    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.2, 0.6])
-    np.testing.assert_allclose(quiet_repeats(scores, 3), [0.9, 0.4, 0.1, 0.35, 0.2, 0.2, 0.6])
+def test_quiet_repeats_halves_the_rest_of_an_event() -> None:
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.2, 0.6, 0.45])
+    # the alarm at 0 opens an event: the 3 points after it are halved (the alarm at 3 does not open one); 6 opens one
+    np.testing.assert_allclose(quiet_repeats(scores, 3), [0.9, 0.4, 0.05, 0.35, 0.2, 0.2, 0.6, 0.225])
 
 
 def test_accepts_raw_arrays_and_pickles() -> None:
@@ -167,3 +168,12 @@ def test_nab_runs_score_every_file_causally_without_references(tmp_path: Path) -
     assert protocol_detector(detector, "skab") is detector
     planned = Runner(detector, shots=1, progress=False).plan(dataset)
     assert [(item.name, refs) for item, refs, _ in planned] == [("cat/jump.csv", ()), ("cat/quiet.csv", ())]
+
+
+def test_offline_regions_stay_within_a_tenth_of_the_series() -> None:
+    ref = _noisy(1000, seed=10)
+    x = _noisy(1000, seed=11) * 4.0 + 3.0  # another operating level: every point leaves the reference's range
+    result = SeriesExpert(mode="offline").score(SeriesSample.from_array(x), references=[ref])
+    assert result.anomaly_map is not None and np.mean(result.anomaly_map >= 0.5) <= 0.11
+    assert result.regions
+    assert all(r.interval is not None and r.interval[1] - r.interval[0] + 1 <= 100 for r in result.regions)

@@ -35,7 +35,7 @@ from genad._report import Region
 from genad.errors import InputError
 from genad.modalities.series._sample import SeriesSample
 
-__all__ = ["SeriesExpert", "causal_scores", "offline_scores", "quiet_repeats", "rank_discount"]
+__all__ = ["SeriesExpert", "cap_share", "causal_scores", "offline_scores", "quiet_repeats", "rank_discount"]
 
 Mode = Literal["causal", "offline"]
 MAX_SHAPES = 4096  # offline neighbours searched per series (evenly spaced), which bounds the cost to O(T)
@@ -51,10 +51,12 @@ class SeriesExpert:
     (surprise 1, score 0.5) for the value and the shape channel; ``short_margin`` is the same for a value record
     over the last ``short_history`` points only (regime changes: the old regime leaves that window sooner). Alarms
     closer than ``alarm_gap`` points form one event: an alarm is divided by one plus the number of earlier events
-    at least as surprising (:func:`rank_discount`), and one raised within ``alarm_gap`` points of an earlier alarm is
-    halved (one event, one alarm). ``window`` is the shape length and ``segments`` its piecewise
-    means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous. Regions are runs of points
-    scoring ``>= 0.5``, at most ``max_regions``, runs closer than ``merge_gap`` points merged.
+    at least as surprising (:func:`rank_discount`), and every score within ``alarm_gap`` points after the alarm
+    that opened an event is halved (one event, one alarm). ``window`` is the shape length and ``segments`` its
+    piecewise means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous, and at most about
+    ``max_share`` of the points stay anomalous (:func:`cap_share`). Regions are runs of points scoring ``>= 0.5``,
+    runs closer than ``merge_gap`` points merged, none longer than ``max_share`` of the series (a longer run keeps
+    that many points around its peak), at most ``max_regions``, most anomalous first.
 
     The causal defaults were chosen once on the NAB files of ``../shared/data`` (the same values for every file).
     """
@@ -72,6 +74,7 @@ class SeriesExpert:
     warmup: int = 50
     max_regions: int = 5
     merge_gap: int = 10
+    max_share: float = 0.1
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
         """Each series scored on its own against ``references`` (series are not scored against each other)."""
@@ -92,6 +95,8 @@ class SeriesExpert:
                           for c in range(sample.n_channels)]
         surprise = np.max(per_column, axis=0)
         surprise[np.isnan(sample.values).all(axis=1)] = 0.0
+        if self.mode == "offline":
+            surprise = cap_share(surprise, self.max_share)
         amap = surprise / (1.0 + surprise)
         if self.mode == "causal" and self.alarm_gap > 0:
             amap = quiet_repeats(amap, self.alarm_gap)
@@ -109,16 +114,17 @@ class SeriesExpert:
                                  alarm_gap=self.alarm_gap, warmup=self.warmup)
         if self.mode == "offline":
             return offline_scores(x, ref_values, window=self.window, segments=self.segments,
-                                  z_anomalous=self.z_anomalous)
+                                  z_anomalous=self.z_anomalous, max_share=self.max_share)
         raise InputError(f"unknown mode {self.mode!r}; use 'causal' or 'offline'")
 
     def _regions(self, sample: SeriesSample, amap: np.ndarray) -> tuple[Region, ...]:
+        longest = max(1, int(self.max_share * amap.size))
         hot = np.concatenate([[False], amap >= 0.5, [False]])
         edges = np.flatnonzero(np.diff(hot.astype(np.int8)))
-        runs = [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        runs = [_around_peak(int(a), int(b) - 1, amap, longest) for a, b in zip(edges[::2], edges[1::2], strict=True)]
         merged: list[list[int]] = []
         for run in runs:
-            if merged and run[0] - merged[-1][1] <= self.merge_gap:
+            if merged and run[0] - merged[-1][1] <= self.merge_gap and run[1] - merged[-1][0] < longest:
                 merged[-1][1] = run[1]
             else:
                 merged.append(run)
@@ -128,6 +134,15 @@ class SeriesExpert:
                    confidence=float(amap[a:b + 1].max()), source="expert")
             for a, b in ranked
         )
+
+
+def _around_peak(start: int, end: int, amap: np.ndarray, longest: int) -> list[int]:
+    """``[start, end]``, or, when longer than ``longest`` points, the ``longest`` points centred on its peak."""
+    if end - start + 1 <= longest:
+        return [start, end]
+    peak = start + int(np.argmax(amap[start:end + 1]))
+    first = min(max(start, peak - longest // 2), end - longest + 1)
+    return [first, first + longest - 1]
 
 
 def _filled(x: np.ndarray) -> np.ndarray:
@@ -200,13 +215,16 @@ def _causal_shape_distance(x: np.ndarray, window: int, segments: int, history: i
 
 
 def quiet_repeats(scores: np.ndarray, gap: int) -> np.ndarray:
-    """Halve the scores of alarms (``>= 0.5``) raised within ``gap`` points after an earlier alarm (causal)."""
+    """Halve every score within ``gap`` points after an alarm (``>= 0.5``) that opened an event (causal).
+
+    An alarm opens an event when no event was opened in the ``gap`` points before it; the rest of the event, alarm
+    or not, counts for half: one event, one alarm.
+    """
     out = scores.copy()
     last = -gap - 1
     for i in np.flatnonzero(scores >= 0.5):
-        if i - last <= gap:
-            out[i] *= 0.5
-        else:
+        if i - last > gap:
+            out[i + 1:i + gap + 1] *= 0.5
             last = int(i)
     return out
 
@@ -266,8 +284,13 @@ def _robust_z(values: np.ndarray, center: float, scale_source: np.ndarray) -> np
 
 
 def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, window: int = 24, segments: int = 8,
-                   z_anomalous: float = 8.0) -> np.ndarray:
-    """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references)."""
+                   z_anomalous: float = 8.0, max_share: float = 0.1) -> np.ndarray:
+    """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references).
+
+    When more than ``max_share`` of the points would be anomalous, the surprise is divided by its
+    ``1 - max_share`` quantile: the references (or the robust scales) do not describe this series' normal, and
+    what stands out is the series' most surprising ``max_share``.
+    """
     import pandas as pd
 
     filled = _filled(x)
@@ -294,9 +317,15 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
             shape[start:] = z / z_anomalous
         # a shape covers its window: credit each point with the largest shape surprise covering it
         shape = pd.Series(shape[::-1]).rolling(window, min_periods=1).max().to_numpy()[::-1]
-    surprise = np.maximum(value, shape)
+    surprise = np.nan_to_num(np.maximum(value, shape), posinf=1e6)
     surprise[~np.isfinite(x)] = 0.0
-    return np.nan_to_num(surprise, posinf=1e6)
+    return cap_share(surprise, max_share)
+
+
+def cap_share(surprise: np.ndarray, max_share: float) -> np.ndarray:
+    """``surprise`` divided by its ``1 - max_share`` quantile when that exceeds 1, so that at most about
+    ``max_share`` of the points stay anomalous (``>= 1``)."""
+    return surprise / max(1.0, float(np.quantile(surprise, 1.0 - max_share)))
 
 
 def _neighbour_residual(v: np.ndarray, side: int = 3) -> np.ndarray:
