@@ -27,6 +27,7 @@ import numpy as np
 from genad.errors import CorruptInputError, MissingDependencyError
 
 __all__ = ["BACKBONES", "FEATURE_STRIDES", "GRAPH_VERSION", "build_model", "cached_model_path", "read_state_dict",
+           "stage_blocks",
            "weights_path"]
 
 INSTALL_HINT = 'pip install "genad[image]"'
@@ -170,7 +171,7 @@ class _Graph:
             else y
 
 
-def _stages(state: dict[str, np.ndarray]) -> list[list[int]]:
+def stage_blocks(state: dict[str, np.ndarray]) -> list[list[int]]:
     """Block indices of stages 0-4: a stage starts where a block's output width differs from its input's."""
     stages: list[list[int]] = []
     block, width = 0, state["_conv_stem.weight"].shape[0]
@@ -201,7 +202,7 @@ def build_model(state: dict[str, np.ndarray]) -> Any:
     x = g.node("Mul", [x, g.const("inv_std", np.float32(1.0 / STD))])
     x = g.conv_bn(x, "_conv_stem", "_bn0", stride=2)
     outputs: list[tuple[str, str, int]] = []
-    for stage, (blocks, stride) in enumerate(zip(_stages(state), STAGE_STRIDES, strict=True)):
+    for stage, (blocks, stride) in enumerate(zip(stage_blocks(state), STAGE_STRIDES, strict=True)):
         for r, block in enumerate(blocks):
             p = f"_blocks.{block}"
             h = x
