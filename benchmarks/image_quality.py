@@ -80,8 +80,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
                    "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0},
     "plain-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "none", **_V1},
     "plain-224sq-rot": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations", **_V1},
-    "plain-320-rot": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", **_V1},
-    "lite1-240sq-rot": {"backbone": "lite1", "fit": "square", "resolution": 240, "augment": "rotations", **_V1},
     "lite2-256sq-rot": {"backbone": "lite2", "fit": "square", "resolution": 256, "augment": "rotations", **_V1},
 }
 

