@@ -17,7 +17,8 @@ come from the normal ``references`` when given, otherwise from the clip itself (
 
 A cell's ratio ``r`` of speed to typical speed is mapped to ``[0, 1]`` by a logistic in ``log r`` whose 0.5 point
 is fixed at ``speed_ratio`` (2: twice the usual speed) without references, and with normal references is
-``margin`` (1.1) times the 99th percentile of their per-frame peak ratios. No quantile of the scored clip's own
+``margin`` (1.25) times the median of their per-frame peak ratios (a median, not a high quantile: a few odd
+reference frames do not move it). No quantile of the scored clip's own
 frames enters the score, so the score does not assume that anomalies are rare within a clip or a batch, and one
 ratio means the same in every clip scored against the same statistics.
 """
@@ -38,7 +39,6 @@ from genad.samples.video import VideoSample
 __all__ = ["MotionStats", "VideoExpert", "anomalous_intervals"]
 
 _NOISE_FLOOR = 0.02  # px/frame at the working size: below this, flow is numerical noise
-_REFERENCE_QUANTILE = 0.99  # with references, 0.5 is at margin times this quantile of their frame peaks
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ class VideoExpert:
     pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: the speed, in typical speeds, that
     scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio; ``moving_factor``:
     a cell moves if it exceeds this many times the noise level; ``perspective``: let the typical speed change from
-    the top rows to the bottom rows; ``margin``: with references, 0.5 is at this many times the 99th percentile of
-    their per-frame peak ratios (so a normal clip's largest frame seldom reaches 0.5); intervals shorter than
+    the top rows to the bottom rows; ``margin``: with references, 0.5 is at this many times the median of their
+    per-frame peak ratios; intervals shorter than
     ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames; ``chunk`` frames are
     decoded at a time.
     """
@@ -84,7 +84,7 @@ class VideoExpert:
     sharpness: float = 10.0
     moving_factor: float = 4.0
     perspective: bool = True
-    margin: float = 1.1
+    margin: float = 1.25
     min_gap: int = 5
     min_length: int = 3
     chunk: int = 16
@@ -104,7 +104,7 @@ class VideoExpert:
             basis = f"normal references ({len(ref_speeds)} clips)"
         else:
             basis = "the clip itself (no references)" if len(videos) == 1 else f"the batch of {len(videos)} clips"
-        return [self._result(v, s, stats, basis) for v, s in zip(videos, speeds, strict=True)]
+        return [self.judge(v, s, stats, basis) for v, s in zip(videos, speeds, strict=True)]
 
     def cell_speeds(self, video: VideoSample) -> np.ndarray:
         """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size, smoothed over
@@ -142,7 +142,7 @@ class VideoExpert:
         if not normal:
             return stats
         peaks = np.concatenate([_frame_peaks(s, stats) for s in speeds])
-        center = self.margin * float(np.quantile(peaks, _REFERENCE_QUANTILE))
+        center = self.margin * float(np.median(peaks))
         return MotionStats(noise, typical, intercept, slope, span, center)
 
     def calibrate(self, ratio: np.ndarray, center: float | None = None) -> np.ndarray:
@@ -159,7 +159,9 @@ class VideoExpert:
         y_edges, x_edges = _edges(height, rows), _edges(width, cols)
         return np.repeat(np.repeat(cells, np.diff(y_edges), axis=0), np.diff(x_edges), axis=1)
 
-    def _result(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str) -> ExpertResult:
+    def judge(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str) -> ExpertResult:
+        """The result for ``video`` from its :meth:`cell_speeds` and the :meth:`fit_stats` they are judged against
+        (``basis`` says where those came from, for the notes)."""
         n_frames, rows, cols = speeds.shape
         ratio = speeds / stats.typical_at(rows)[None, :, None]
         cell_scores = self.calibrate(ratio, stats.center).astype(np.float32)
