@@ -72,9 +72,8 @@ class VideoExpert:
     scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio; ``moving_factor``:
     a cell moves if it exceeds this many times the noise level; ``perspective``: let the typical speed change from
     the top rows to the bottom rows; ``margin``: with references, 0.5 is at this many times the median of their
-    per-frame peak ratios; intervals shorter than
-    ``min_length`` frames are dropped after closing gaps shorter than ``min_gap`` frames; ``chunk`` frames are
-    decoded at a time.
+    per-frame peak ratios; intervals shorter than ``min_length`` frames are dropped after closing gaps shorter than
+    ``min_gap`` frames; ``chunk`` frames are decoded at a time.
     """
 
     work_side: int = 240
