@@ -3,13 +3,15 @@
     python benchmarks/video_quality.py [--data ../shared/data/ucsd_ped2] [--resamples 1000] [--json out.json]
 
 Candidate configs (``GRID``, six): cell size 16, 24 or 32 px, with or without the perspective trend of the typical
-speed; everything else is the expert's default, fixed before any clip was scored. Three modes:
+speed; everything else is the expert's default, fixed before any clip was scored. Four modes:
 
 - ``clip``: each clip scored alone, ``score(clip)``: the motion scale comes from the clip itself;
 - ``references``: ``score(clip, references)``, where the references are the frames labelled normal in the *other*
-  clips: every run of at least two consecutive normal frames of another clip is one reference video (the labels of
+  clips: every run of consecutive normal frames of another clip is one reference video (the labels of
   the scored clip are never used);
-- ``batch``: ``score_many`` over all clips at once, no references (the scale comes from the whole batch).
+- ``batch``: ``score_many`` over all clips at once, no references (the scale comes from the whole batch);
+- ``segments``: every run of one label (all normal or all anomalous frames) of every clip scored alone, as
+  ``score(run)``: a stress test of the no-references mode, where half of the videos are 100 % anomalous.
 
 Each config's per-clip frame AUROC (clips with both classes) goes to ``benchmarks/_oos.py``: ``leave_one_out``
 gives every clip the config with the best mean AUROC over the *other* clips, ``in_sample`` the config with the best
@@ -28,14 +30,15 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _oos import in_sample, leave_one_out
 
-from genad.eval.datasets import EvalItem, read_dataset
+from genad.eval.datasets import read_dataset
 from genad.eval.metrics import auroc_of_groups, bootstrap_ci
 from genad.experts.base import ExpertResult
 from genad.experts.video import VideoExpert
@@ -45,7 +48,7 @@ UCSD_FPS = 10.0
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucsd_ped2"
 GRID = {f"cell={cell},perspective={'on' if p else 'off'}": VideoExpert(cell=cell, perspective=p)
         for cell in (16, 24, 32) for p in (True, False)}
-MODES = ("clip", "references", "batch")
+MODES = ("clip", "references", "batch", "segments")
 BLOCK = 10  # frames in a bootstrap block: one second of Ped2
 
 
@@ -102,52 +105,73 @@ def share_ci(values: np.ndarray, blocks: list[np.ndarray], resamples: int) -> tu
     return bootstrap_ci(lambda b: float(np.mean(values[np.concatenate(b)])), blocks, n_resamples=resamples)
 
 
-def normal_runs(item: EvalItem, video: VideoSample) -> list[VideoSample]:
-    """The clip's runs of at least two consecutive normal frames, each as a video."""
-    return [VideoSample.from_array(video.read(range(a, b + 1)), name=f"{item.name} normal {a}-{b}", fps=UCSD_FPS)
-            for a, b in runs_of(np.asarray(item.frame_labels, dtype=bool), False) if b > a]
+@dataclass(frozen=True)
+class Scored:
+    """One clip's frame scores, top cells and reported intervals, in the order its frames were scored."""
+
+    scores: np.ndarray
+    boxes: np.ndarray
+    intervals: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, result: ExpertResult, offset: int = 0) -> Scored:
+        assert result.anomaly_map is not None
+        intervals = [(r.interval[0] + offset, r.interval[1] + offset) for r in result.regions if r.interval is not None]
+        return cls(result.anomaly_map, result.meta["top_boxes"], intervals)
+
+    @classmethod
+    def joined(cls, parts: list[Scored]) -> Scored:
+        return cls(np.concatenate([p.scores for p in parts]), np.concatenate([p.boxes for p in parts]),
+                   sorted(i for p in parts for i in p.intervals))
 
 
 class Clips:
-    """The labelled clips, their reversed copies, masks, reference runs, and cell speeds cached per cell size."""
+    """The labelled clips forwards and backwards, their runs of one label as videos of their own, the masks, and
+    cell speeds cached per cell size."""
 
     def __init__(self, data: Path) -> None:
-        self.items = [it for it in read_dataset(data, fmt="ucsd").items if it.frame_labels is not None]
-        self.names = [it.name for it in self.items]
-        self.labels = {it.name: np.asarray(it.frame_labels, dtype=bool) for it in self.items}
-        self.videos = {it.name: VideoSample.from_path(it.sample, fps=UCSD_FPS) for it in self.items}
-        self.backwards = {n: VideoSample.from_array(v.read(range(v.n_frames))[::-1], name=f"{n} reversed",
-                                                    fps=UCSD_FPS) for n, v in self.videos.items()}
+        items = [it for it in read_dataset(data, fmt="ucsd").items if it.frame_labels is not None]
+        self.names = [it.name for it in items]
+        self.labels = {it.name: np.asarray(it.frame_labels, dtype=bool) for it in items}
+        forward = {it.name: VideoSample.from_path(it.sample, fps=UCSD_FPS) for it in items}
+        self.videos = {"forward": forward, "backward": {
+            n: VideoSample.from_array(v.read(range(v.n_frames))[::-1], name=f"{n} reversed", fps=UCSD_FPS)
+            for n, v in forward.items()}}
+        self.runs: dict[str, dict[str, list[tuple[int, int, bool]]]] = {}
+        for direction, order in (("forward", 1), ("backward", -1)):
+            self.runs[direction] = {n: sorted((a, b, value) for value in (False, True)
+                                              for a, b in runs_of(self.labels[n][::order], value))
+                                    for n in self.names}
+        if any(a == b for by_clip in self.runs.values() for runs in by_clip.values() for a, b, _ in runs):
+            raise ValueError("a run of one label is a single frame, which shows no motion on its own")
+        self.run_videos = {d: {n: [VideoSample.from_array(self.videos[d][n].read(range(a, b + 1)),
+                                                          name=f"{n} {d} {a}-{b}", fps=UCSD_FPS)
+                                   for a, b, _ in self.runs[d][n]] for n in self.names} for d in self.runs}
         self.masks = {it.name: {int(t): frame_mask(it.mask[t]) for t in np.flatnonzero(self.labels[it.name])}
-                      for it in self.items if isinstance(it.mask, tuple)}
-        self.references = {it.name: normal_runs(it, self.videos[it.name]) for it in self.items}
-        self._speeds: dict[tuple[int, str], dict[str, np.ndarray]] = {}
+                      for it in items if isinstance(it.mask, tuple)}
+        self._speeds: dict[tuple[int, str, str], dict[str, list[np.ndarray]]] = {}
         self.seconds_per_frame: dict[int, float] = {}
 
-    def speeds(self, expert: VideoExpert, direction: str) -> dict[str, np.ndarray]:
-        """Cell speeds of every clip (``"forward"``, ``"backward"``, or ``"references"``: the reference runs)."""
-        key = (expert.cell, direction)
+    def speeds(self, expert: VideoExpert, direction: str, what: str = "clips") -> dict[str, list[np.ndarray]]:
+        """Cell speeds per clip name: ``[whole clip]`` (``what="clips"``) or one per run of one label."""
+        key = (expert.cell, direction, what)
         if key not in self._speeds:
-            if direction == "references":
-                self._speeds[key] = {f"{n} {k}": expert.cell_speeds(r)
-                                     for n in self.names for k, r in enumerate(self.references[n])}
+            start = time.perf_counter()
+            if what == "clips":
+                self._speeds[key] = {n: [expert.cell_speeds(v)] for n, v in self.videos[direction].items()}
             else:
-                videos = self.videos if direction == "forward" else self.backwards
-                start = time.perf_counter()
-                self._speeds[key] = {n: expert.cell_speeds(v) for n, v in videos.items()}
-                if direction == "forward":
-                    frames = sum(v.n_frames for v in videos.values())
-                    self.seconds_per_frame[expert.cell] = (time.perf_counter() - start) / frames
+                self._speeds[key] = {n: [expert.cell_speeds(v) for v in videos]
+                                     for n, videos in self.run_videos[direction].items()}
+            if key[1:] == ("forward", "clips"):
+                frames = sum(v.n_frames for v in self.videos[direction].values())
+                self.seconds_per_frame[expert.cell] = (time.perf_counter() - start) / frames
         return self._speeds[key]
 
-    def reference_speeds(self, expert: VideoExpert, left_out: str) -> list[np.ndarray]:
-        runs = self.speeds(expert, "references")
-        return [s for key, s in runs.items() if key.split()[0] != left_out]
-
-    def score(self, expert: VideoExpert, mode: str, direction: str) -> dict[str, ExpertResult]:
-        """Every clip's result in one mode; the same computation as ``score`` / ``score_many``, from cached speeds."""
-        speeds = self.speeds(expert, direction)
-        videos = self.videos if direction == "forward" else self.backwards
+    def score(self, expert: VideoExpert, mode: str, direction: str) -> dict[str, Scored]:
+        """Every clip scored in one mode, as ``score`` / ``score_many`` would, from cached speeds."""
+        if mode == "segments":
+            return {n: self._segments(expert, n, direction) for n in self.names}
+        speeds = {n: s[0] for n, s in self.speeds(expert, direction).items()}
         out = {}
         for name in self.names:
             if mode == "clip":
@@ -157,8 +181,21 @@ class Clips:
                 stats, basis = expert.fit_stats(refs, normal=True), f"normal references ({len(refs)} clips)"
             else:
                 stats, basis = expert.fit_stats(list(speeds.values())), f"the batch of {len(speeds)} clips"
-            out[name] = expert.judge(videos[name], speeds[name], stats, basis)
+            out[name] = Scored.of(expert.judge(self.videos[direction][name], speeds[name], stats, basis))
         return out
+
+    def reference_speeds(self, expert: VideoExpert, left_out: str) -> list[np.ndarray]:
+        """The normal runs of every clip but ``left_out`` (forwards)."""
+        runs = self.speeds(expert, "forward", "runs")
+        return [s for n in self.names if n != left_out
+                for s, (_, _, anomalous) in zip(runs[n], self.runs["forward"][n], strict=True) if not anomalous]
+
+    def _segments(self, expert: VideoExpert, name: str, direction: str) -> Scored:
+        """Every run of one label of the clip scored alone, as ``score(run)``."""
+        runs = zip(self.run_videos[direction][name], self.speeds(expert, direction, "runs")[name],
+                   self.runs[direction][name], strict=True)
+        return Scored.joined([Scored.of(expert.judge(video, speeds, expert.fit_stats([speeds]), "the run itself"), a)
+                              for video, speeds, (a, _, _) in runs])
 
     def hits(self, name: str, boxes: np.ndarray) -> np.ndarray:
         """Per anomalous frame of the clip: does the top cell overlap the mask?"""
@@ -226,26 +263,26 @@ def summarise(clips: Clips, forward: dict[str, np.ndarray], backward: dict[str, 
 def evaluate_mode(clips: Clips, mode: str, resamples: int) -> dict[str, Any]:
     """Score every config of ``GRID`` in ``mode``, choose out of sample and in sample, and summarise both."""
     results = {(c, d): clips.score(e, mode, d) for c, e in GRID.items() for d in ("forward", "backward")}
-    table = {c: {n: frame_auroc(clips.labels[n], results[c, "forward"][n].anomaly_map) for n in clips.names}
+    table = {c: {n: frame_auroc(clips.labels[n], results[c, "forward"][n].scores) for n in clips.names}
              for c in GRID}
     out: dict[str, Any] = {"grid": table}
     for protocol, choose in (("out_of_sample", leave_one_out), ("in_sample", in_sample)):
-        chosen: Callable[[str], str] = {n: ch.config for n, ch in choose(table).items()}.__getitem__
-        fwd = {n: results[chosen(n), "forward"][n] for n in clips.names}
+        chosen = {n: ch.config for n, ch in choose(table).items()}
+        fwd = {n: results[chosen[n], "forward"][n] for n in clips.names}
         out[protocol] = summarise(
-            clips, {n: r.anomaly_map for n, r in fwd.items()},
-            {n: results[chosen(n), "backward"][n].anomaly_map[::-1] for n in clips.names},
-            {n: r.meta["top_boxes"] for n, r in fwd.items()},
-            {n: [r.interval for r in fwd[n].regions if r.interval is not None] for n in clips.names}, resamples)
-        out[protocol]["configs"] = {n: chosen(n) for n in clips.names}
+            clips, {n: r.scores for n, r in fwd.items()},
+            {n: results[chosen[n], "backward"][n].scores[::-1] for n in clips.names},
+            {n: r.boxes for n, r in fwd.items()}, {n: r.intervals for n, r in fwd.items()}, resamples)
+        out[protocol]["configs"] = chosen
     return out
 
 
 def baseline(clips: Clips, resamples: int) -> dict[str, Any]:
     """Largest 24 px cell flow magnitude of each frame, 9-frame mean: no scale, no learning."""
     plain = VideoExpert(cell=24)
-    fwd = {n: s.reshape(len(s), -1).max(axis=1) for n, s in clips.speeds(plain, "forward").items()}
-    bwd = {n: s.reshape(len(s), -1).max(axis=1)[::-1] for n, s in clips.speeds(plain, "backward").items()}
+    fwd, bwd = ({n: s[0].reshape(len(s[0]), -1).max(axis=1)[::order]
+                 for n, s in clips.speeds(plain, direction).items()}
+                for direction, order in (("forward", 1), ("backward", -1)))
     return summarise(clips, fwd, bwd, None, None, resamples)
 
 
@@ -253,10 +290,8 @@ def check_cache(clips: Clips) -> None:
     """The cached path gives what the public ``score`` gives (one clip, default config)."""
     name = clips.names[0]
     expert = VideoExpert()
-    direct = expert.score(clips.videos[name])
-    cached = clips.score(expert, "clip", "forward")[name]
-    assert direct.anomaly_map is not None and cached.anomaly_map is not None
-    assert np.allclose(direct.anomaly_map, cached.anomaly_map)
+    direct = Scored.of(expert.score(clips.videos["forward"][name]))
+    assert np.allclose(direct.scores, clips.score(expert, "clip", "forward")[name].scores)
 
 
 def _fmt(value: float, ci: Sequence[float] | None = None) -> str:
@@ -298,7 +333,7 @@ def main() -> None:
     figures["baseline_max_cell_flow"] = baseline(clips, args.resamples)
     figures["seconds_per_frame"] = clips.seconds_per_frame
     figures["frames"] = int(sum(lab.size for lab in clips.labels.values()))
-    figures["reference_runs"] = {n: [r.name for r in refs] for n, refs in clips.references.items()}
+    figures["runs"] = {n: [list(r) for r in runs] for n, runs in clips.runs["forward"].items()}
     print_summary(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=float))
