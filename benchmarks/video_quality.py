@@ -244,6 +244,9 @@ def summarise(clips: Clips, forward: dict[str, np.ndarray], backward: dict[str, 
             clip_hits = clips.hits(n, boxes[n])
             hits[offset + np.flatnonzero(clips.labels[n])] = clip_hits
             per_clip[n]["top_cell_on_mask"] = float(np.mean(clip_hits))
+            lab = clips.labels[n]
+            per_clip[n]["normal_frames_below_half"] = float(np.mean(forward[n][~lab] < 0.5)) if (~lab).any() else None
+            per_clip[n]["anomalous_frames_at_or_above_half"] = float(np.mean(forward[n][lab] >= 0.5))
         out["top_cell_on_mask"] = float(np.mean(hits[labels]))
         out["top_cell_on_mask_ci"] = share_ci(hits, anomalous, resamples)
         out["normal_frames_below_half"] = float(np.mean(fwd[~labels] < 0.5))
