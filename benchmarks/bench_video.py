@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from genad.eval.metrics import auroc_of_groups
 from genad.experts.video import VideoExpert
 from genad.render.video import VideoRenderer
 from genad.samples.video import VideoSample
@@ -144,8 +145,10 @@ def write_figures(folder: Path, tmp: Path) -> None:
     fig.tight_layout()
     fig.savefig(folder / "video_expert.png", dpi=90)
     print(f"wrote {folder / 'video_grid.png'} and {folder / 'video_expert.png'}")
-    print(f"against the normal clip: {result.regions}, {result.notes}")
-    print(f"zero-shot: {zero_shot.regions}, {zero_shot.notes}")
+    for name, scored in (("against the normal clip", result), ("zero-shot", zero_shot)):
+        assert scored.anomaly_map is not None
+        auroc = auroc_of_groups(scored.anomaly_map[~truth], scored.anomaly_map[truth])
+        print(f"{name}: frame AUROC {auroc:.3f}, {scored.regions}, {scored.notes}")
 
 
 def main() -> None:
