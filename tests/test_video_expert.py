@@ -182,3 +182,16 @@ def test_ucsd_ped2_clip_without_labels(shared_data: Path) -> None:
         x0, y0, x1, y1 = out.meta["top_boxes"][t]
         hits.append(mask[y0:y1, x0:x1].any())
     assert np.mean(hits) >= 0.9
+
+
+@pytest.mark.shared_data
+def test_ucsd_ped2_clip_that_is_mostly_anomalous(shared_data: Path) -> None:
+    """Clip 05: a slow bike is on screen from the first frame to frame 128 of 150; scored alone, without references."""
+    root = shared_data / "ucsd_ped2"
+    labels = np.asarray(json.loads((root / "labels.json").read_text())["05"]["frame_labels"], dtype=bool)
+    out = VideoExpert().score(VideoSample.from_path(root / "frames" / "05", fps=10.0))
+    assert out.anomaly_map is not None
+    assert labels.mean() > 0.8
+    assert roc_auc_score(labels, out.anomaly_map) > 0.95
+    assert np.mean(out.anomaly_map[labels] >= 0.5) > 0.9
+    assert np.mean(out.anomaly_map[~labels] < 0.5) > 0.9
