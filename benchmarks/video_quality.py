@@ -199,7 +199,7 @@ class Clips:
 
     def hits(self, name: str, boxes: np.ndarray) -> np.ndarray:
         """Per anomalous frame of the clip: does the top cell overlap the mask?"""
-        return np.array([bool(self.masks[name][t][y0:y1, x0:x1].any())
+        return np.array([bool(self.masks[name][int(t)][y0:y1, x0:x1].any())
                          for t in np.flatnonzero(self.labels[name]) for x0, y0, x1, y1 in [boxes[t]]])
 
 

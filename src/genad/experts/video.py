@@ -26,7 +26,7 @@ ratio means the same in every clip scored against the same statistics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -141,8 +141,7 @@ class VideoExpert:
         if not normal:
             return stats
         peaks = np.concatenate([_frame_peaks(s, stats) for s in speeds])
-        center = self.margin * float(np.median(peaks))
-        return MotionStats(noise, typical, intercept, slope, span, center)
+        return replace(stats, center=self.margin * float(np.median(peaks)))
 
     def calibrate(self, ratio: np.ndarray, center: float | None = None) -> np.ndarray:
         """Map speed ratios to [0, 1]: logistic in ``log(ratio)``, 0.5 at ``center`` (default ``speed_ratio``)."""
