@@ -140,7 +140,7 @@ def test_anomaly_likelihood_is_the_gaussian_tail_of_the_recent_mean_against_its_
     changed = raw.copy()
     changed[1200:] = 5.0  # only the future of t = 1199
     np.testing.assert_array_equal(anomaly_likelihood(changed, 1000, 10, 300)[:1200], lik[:1200])
-    assert np.all(anomaly_likelihood(np.zeros(500), 200) == 0.0)
+    assert np.all(anomaly_likelihood(np.zeros(500), 400) == 0.0)
 
 
 def test_record_calibration_of_the_shape_channel_is_kept() -> None:

@@ -270,6 +270,7 @@ def anomaly_likelihood(raw: np.ndarray, history: int = 2500, smooth: int = LIKEL
     import pandas as pd
     from scipy.special import log_ndtr
 
+    learn = min(learn, history)
     level = pd.Series(raw).rolling(smooth, min_periods=1).mean()
     usual = level.rolling(history, min_periods=learn).mean().shift(1)
     spread = level.rolling(history, min_periods=learn).std().shift(1)
