@@ -42,7 +42,16 @@ import numpy as np
 from _oos import in_sample, leave_one_out
 
 from genad.eval._datasets import EvalItem, read_dataset
-from genad.eval._nab import PROBATION_PERCENT, PROFILES, START_THRESHOLD, NabFile, file_rows, nab_scores, sweep
+from genad.eval._nab import (
+    PROBATION_PERCENT,
+    PROFILES,
+    START_THRESHOLD,
+    NabFile,
+    file_rows,
+    nab_scores,
+    read_nab_results,
+    sweep,
+)
 from genad.metrics import bootstrap_ci, range_precision_recall_f1, ranges_from_binary
 from genad.modalities.series import SeriesExpert, SeriesSample
 
@@ -223,6 +232,24 @@ def nab_halves_report(runs: dict[str, list[Scored]], curves: dict[str, NabCurves
                            f" {fixed_threshold_score(files, [threshold] * len(files)):9.2f}  ({config})"))
 
 
+def nab_paired_report(default: Sequence[Scored], others: dict[str, Sequence[Scored]], categories: Sequence[str],
+                      resamples: int) -> None:
+    """Per half: another detector's standard score and the defaults' advantage over it, with a paired bootstrap
+    interval (the same files resampled for both; NAB's threshold re-optimised for each in every resample)."""
+    halves = {"development half": NAB_HALVES[0], "test half": NAB_HALVES[1], "all files": tuple(set(categories))}
+    print(f"{'standard, paired with the defaults':42s} {'other':>7s} {'defaults - other':>24s}")
+    for label, cats in halves.items():
+        idx = [i for i, c in enumerate(categories) if c in cats]
+        mine = NabCurves([default[i].nab for i in idx], "standard")
+        for name, scored in others.items():
+            theirs = NabCurves([scored[i].nab for i in idx], "standard")
+            every = list(range(len(idx)))
+            low, high = bootstrap_ci(lambda rows, m=mine, t=theirs: m.score(rows) - t.score(rows), every,
+                                     n_resamples=resamples)
+            print(f"{label + ', ' + name:42s} {theirs.score(every):7.2f} "
+                  f"{mine.score(every) - theirs.score(every):+8.2f} [{low:+5.1f}, {high:+5.1f}]")
+
+
 def nab_report(root: Path, resamples: int, calibration: str = "likelihood") -> None:
     items = list(read_dataset(root / "nab", "nab"))
     categories = [item.category for item in items]
@@ -233,6 +260,15 @@ def nab_report(root: Path, resamples: int, calibration: str = "likelihood") -> N
           f"windows, {len(grid)} configs, expert time {time.perf_counter() - start:.1f} s")
     curves = {name: NabCurves([s.nab for s in scored], "standard") for name, scored in runs.items()}
     nab_halves_report(runs, curves, categories, NAB_DEFAULTS[calibration], resamples)
+    print()
+    other = "record" if calibration == "likelihood" else "likelihood"
+    others = {f"{other} defaults": run_configs({"default": NAB_GRIDS[other][NAB_DEFAULTS[other]]}, "causal", items,
+                                               lambda item: (SeriesSample.from_path(item.sample), ()))["default"]}
+    reference = root / "nab_reference_results" / "numenta"
+    if reference.is_dir():  # numenta HTM's published outputs on these files, for comparison
+        htm = {f.name: f for f in read_nab_results(root / "nab", reference, "numenta")}
+        others["numenta HTM"] = [Scored(htm[item.name], ()) for item in items]
+    nab_paired_report(runs[NAB_DEFAULTS[calibration]], others, categories, resamples)
     print()
     cats = sorted(set(categories))
     protocols = {
