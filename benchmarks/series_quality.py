@@ -33,7 +33,7 @@ import argparse
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,7 +232,7 @@ def nab_halves_report(runs: dict[str, list[Scored]], curves: dict[str, NabCurves
                            f" {fixed_threshold_score(files, [threshold] * len(files)):9.2f}  ({config})"))
 
 
-def nab_paired_report(default: Sequence[Scored], others: dict[str, Sequence[Scored]], categories: Sequence[str],
+def nab_paired_report(default: Sequence[Scored], others: Mapping[str, Sequence[Scored]], categories: Sequence[str],
                       resamples: int) -> None:
     """Per half: another detector's standard score and the defaults' advantage over it, with a paired bootstrap
     interval (the same files resampled for both; NAB's threshold re-optimised for each in every resample)."""

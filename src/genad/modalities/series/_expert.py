@@ -57,8 +57,8 @@ class SeriesExpert:
     (surprise 1, score 0.5); ``short_margin`` is the same for a value record over the last ``short_history`` points
     only (regime changes: the old regime leaves that window sooner). ``shape_level`` is the ``-log10`` tail
     probability of the shape distance's :func:`anomaly_likelihood` that counts as anomalous; with
-    ``shape_calibration="record"`` (the previous design) the shape distance is a record like the value instead, with
-    ``shape_margin`` as its relative excess. Alarms
+    ``shape_calibration="record"`` (the previous design, with ``short_margin=0.2``) the shape distance is a record
+    like the value instead, with ``shape_margin`` as its relative excess. Alarms
     closer than ``alarm_gap`` points form one event: an alarm is divided by one plus the number of earlier events
     at least as surprising (:func:`rank_discount`), and every score within ``alarm_gap`` points after the alarm
     that opened an event is halved (one event, one alarm). ``window`` is the shape length and ``segments`` its
