@@ -1,6 +1,8 @@
 """Quality of the local series expert on the shared series datasets, out-of-sample (reads ../shared/data).
 
-NAB (causal expert, genad's NAB scorer, three profiles): every config of ``NAB_GRID`` scores every file; then
+NAB (causal expert, genad's NAB scorer, three profiles): every config of ``NAB_GRIDS[calibration]`` scores every
+file; first the two halves of ``NAB_HALVES`` are scored as corpora of their own (the defaults on the development half,
+on the test half and on all files; the knobs chosen on one half and scored on the other, both ways); then
 
 - **in-sample**: the config with the best standard score on all 40 files, scored on them (what tuning reports);
 - **leave-one-category-out**: for each NAB category, the config with the best standard score on the *other*
@@ -31,7 +33,7 @@ import argparse
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,20 +42,36 @@ import numpy as np
 from _oos import in_sample, leave_one_out
 
 from genad.eval._datasets import EvalItem, read_dataset
-from genad.eval._nab import PROBATION_PERCENT, PROFILES, START_THRESHOLD, NabFile, file_rows, nab_scores, sweep
+from genad.eval._nab import (
+    PROBATION_PERCENT,
+    PROFILES,
+    START_THRESHOLD,
+    NabFile,
+    file_rows,
+    nab_scores,
+    read_nab_results,
+    sweep,
+)
 from genad.metrics import bootstrap_ci, range_precision_recall_f1, ranges_from_binary
 from genad.modalities.series import SeriesExpert, SeriesSample
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-NAB_GRID: dict[str, dict[str, float]] = {
-    f"shape {shape} short {short}": {"shape_margin": shape, "short_margin": short}
-    for shape in (0.05, 0.1, 0.2) for short in (0.1, 0.2, 0.4)
+NAB_GRIDS: dict[str, dict[str, dict[str, Any]]] = {
+    "likelihood": {f"level {level:g} short {short}": {"shape_level": level, "short_margin": short}
+                   for level in (4.0, 8.0, 16.0) for short in (0.1, 0.2, 0.4)},
+    "record": {f"shape {shape} short {short}": {"shape_calibration": "record", "shape_margin": shape,
+                                                "short_margin": short}
+               for shape in (0.05, 0.1, 0.2) for short in (0.1, 0.2, 0.4)},
 }
-"""Two knobs, three values each: the relative excess over the shape record and over the short value record."""
+"""Per shape calibration, two knobs, three values each: the shape channel's anomalous level (``-log10`` tail
+probability of its likelihood, or relative excess over its record) and the relative excess over the short value
+record. The middle of each grid is the expert's default for that calibration."""
+NAB_DEFAULTS = {"likelihood": "level 8 short 0.4", "record": "shape 0.1 short 0.2"}
 OFFLINE_GRID: dict[str, dict[str, float]] = {f"z {z:g}": {"z_anomalous": z} for z in (4.0, 8.0, 16.0)}
 NAB_HALVES = (("artificialWithAnomaly", "realKnownCause", "realTweets"),
               ("artificialNoAnomaly", "realAWSCloudwatch", "realAdExchange", "realTraffic"))
-"""41 and 40 label windows."""
+"""41 and 40 label windows. The first is the development half of the likelihood design (it was designed and its
+knobs set on those 16 files only); the second is its test half (24 files, scored once per design decision)."""
 Interval = tuple[int, int]
 
 
@@ -70,7 +88,7 @@ def probation_length(n: int) -> float:
     return min(math.floor(PROBATION_PERCENT * n), PROBATION_PERCENT * 5000)
 
 
-def run_configs(grid: dict[str, dict[str, float]], mode: str, items: Sequence[EvalItem],
+def run_configs(grid: dict[str, dict[str, Any]], mode: str, items: Sequence[EvalItem],
                 sample_of: Callable[[EvalItem], tuple[SeriesSample, tuple[Any, ...]]]) -> dict[str, list[Scored]]:
     """Every config of ``grid`` on every item."""
     samples = [sample_of(item) for item in items]
@@ -190,14 +208,68 @@ def fixed_threshold_score(files: Sequence[NabFile], thresholds: Sequence[float])
     return 100.0 * (raw - null) / (float(curves.windows.sum()) - null)
 
 
-def nab_report(root: Path, resamples: int) -> None:
+def _figure_line(label: str, figures: dict[str, tuple[float, float, float]], extra: str = "") -> str:
+    return f"{label:34s} " + " ".join(f"{v:6.2f} [{lo:5.1f}, {hi:5.1f}]" for v, lo, hi in figures.values()) + extra
+
+
+def nab_halves_report(runs: dict[str, list[Scored]], curves: dict[str, NabCurves], categories: Sequence[str],
+                      default: str, resamples: int) -> None:
+    """Each half of ``NAB_HALVES`` scored as a corpus of its own (NAB threshold optimised on it): the defaults on the
+    development half, the test half and all files; then the knobs chosen on one half and scored on the other."""
+    halves = {"development half": NAB_HALVES[0], "test half": NAB_HALVES[1], "all files": tuple(set(categories))}
+    rows = {k: [i for i, c in enumerate(categories) if c in v] for k, v in halves.items()}
+    print(f"{'halves as corpora':34s} " + " ".join(f"{p:>22s}" for p in PROFILES) + f" {'fixed thr':>9s}")
+    dev_threshold = curves[default].threshold(rows["development half"])
+    for label, idx in rows.items():
+        files = [runs[default][i].nab for i in idx]
+        fixed = (f" {fixed_threshold_score(files, [dev_threshold] * len(files)):9.2f}"
+                 if label == "test half" else "")
+        print(_figure_line(f"defaults, {label} ({len(idx)} files)", nab_figures(files, resamples), fixed))
+    for train, test in (("development half", "test half"), ("test half", "development half")):
+        config, threshold = nab_choose(curves, rows[train])
+        files = [runs[config][i].nab for i in rows[test]]
+        print(_figure_line(f"chosen on {train.split()[0]}, on {test.split()[0]}", nab_figures(files, resamples),
+                           f" {fixed_threshold_score(files, [threshold] * len(files)):9.2f}  ({config})"))
+
+
+def nab_paired_report(default: Sequence[Scored], others: Mapping[str, Sequence[Scored]], categories: Sequence[str],
+                      resamples: int) -> None:
+    """Per half: another detector's standard score and the defaults' advantage over it, with a paired bootstrap
+    interval (the same files resampled for both; NAB's threshold re-optimised for each in every resample)."""
+    halves = {"development half": NAB_HALVES[0], "test half": NAB_HALVES[1], "all files": tuple(set(categories))}
+    print(f"{'standard, paired with the defaults':42s} {'other':>7s} {'defaults - other':>24s}")
+    for label, cats in halves.items():
+        idx = [i for i, c in enumerate(categories) if c in cats]
+        mine = NabCurves([default[i].nab for i in idx], "standard")
+        for name, scored in others.items():
+            theirs = NabCurves([scored[i].nab for i in idx], "standard")
+            every = list(range(len(idx)))
+            low, high = bootstrap_ci(lambda rows, m=mine, t=theirs: m.score(rows) - t.score(rows), every,
+                                     n_resamples=resamples)
+            print(f"{label + ', ' + name:42s} {theirs.score(every):7.2f} "
+                  f"{mine.score(every) - theirs.score(every):+8.2f} [{low:+5.1f}, {high:+5.1f}]")
+
+
+def nab_report(root: Path, resamples: int, calibration: str = "likelihood") -> None:
     items = list(read_dataset(root / "nab", "nab"))
     categories = [item.category for item in items]
+    grid = NAB_GRIDS[calibration]
     start = time.perf_counter()
-    runs = run_configs(NAB_GRID, "causal", items, lambda item: (SeriesSample.from_path(item.sample), ()))
-    print(f"NAB: {len(items)} files, {sum(len(i.windows) for i in items)} windows, {len(NAB_GRID)} configs, "
-          f"expert time {time.perf_counter() - start:.1f} s")
+    runs = run_configs(grid, "causal", items, lambda item: (SeriesSample.from_path(item.sample), ()))
+    print(f"NAB ({calibration} shape calibration): {len(items)} files, {sum(len(i.windows) for i in items)} "
+          f"windows, {len(grid)} configs, expert time {time.perf_counter() - start:.1f} s")
     curves = {name: NabCurves([s.nab for s in scored], "standard") for name, scored in runs.items()}
+    nab_halves_report(runs, curves, categories, NAB_DEFAULTS[calibration], resamples)
+    print()
+    other = "record" if calibration == "likelihood" else "likelihood"
+    others = {f"{other} defaults": run_configs({"default": NAB_GRIDS[other][NAB_DEFAULTS[other]]}, "causal", items,
+                                               lambda item: (SeriesSample.from_path(item.sample), ()))["default"]}
+    reference = root / "nab_reference_results" / "numenta"
+    if reference.is_dir():  # numenta HTM's published outputs on these files, for comparison
+        htm = {f.name: f for f in read_nab_results(root / "nab", reference, "numenta")}
+        others["numenta HTM"] = [Scored(htm[item.name], ()) for item in items]
+    nab_paired_report(runs[NAB_DEFAULTS[calibration]], others, categories, resamples)
+    print()
     cats = sorted(set(categories))
     protocols = {
         "in-sample": [cats],
@@ -309,6 +381,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--only", choices=["nab", "skab", "ucr", "smap"])
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per interval")
+    parser.add_argument("--shape-calibration", choices=sorted(NAB_GRIDS), default="likelihood",
+                        help="NAB grid: the default likelihood design, or the previous record design")
     parser.add_argument("--example", type=Path, help="only write the example plot PNG to this path")
     args = parser.parse_args()
     if args.example:
@@ -316,7 +390,7 @@ def main() -> None:
         return
     root: Path = args.data
     if args.only in (None, "nab"):
-        nab_report(root, args.resamples)
+        nab_report(root, args.resamples, args.shape_calibration)
         print()
     if args.only in (None, "ucr"):
         range_report("UCR", list(read_dataset(root / "ucr_anomaly", "ucr")), lambda item: item.name, args.resamples)
