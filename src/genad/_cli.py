@@ -166,11 +166,11 @@ def load_with_options(obj: Any, modality: str | None, options: dict[str, Any]) -
         return obj
     spec = get_modality(modality or modality_of(obj))
     if _takes(spec.load, options):
-        return spec.load(obj, **options)
+        return spec.load(obj, **_as_annotated(spec.load, options))
     if isinstance(obj, (str, os.PathLike)):
         reader = getattr(_sample_class(spec, obj), "from_path", None)
         if reader is not None and _takes(reader, options):
-            return reader(obj, **options)
+            return reader(obj, **_as_annotated(reader, options))
         taken = sorted({*_keywords(spec.load), *_keywords(reader)})
     else:
         taken = sorted(_keywords(spec.load))
@@ -187,6 +187,18 @@ def _sample_class(spec: Any, obj: Any) -> type:
     if isinstance(returned, type):
         return returned
     return type(spec.load(obj))
+
+
+def _as_annotated(func: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with a single text value made a one-item list where ``func`` annotates a list, tuple or
+    sequence (``--option columns=Pressure``)."""
+    params = inspect.signature(func).parameters
+    out = dict(options)
+    for key, value in options.items():
+        annotation = str(params[key].annotation) if key in params else ""
+        if isinstance(value, str) and any(kind in annotation for kind in ("list[", "tuple[", "Sequence[")):
+            out[key] = [value]
+    return out
 
 
 def _keywords(func: Any) -> list[str]:

@@ -364,7 +364,7 @@ class Runner:
             client = Client(cluster)
         elif isinstance(self.scheduler, str):
             try:
-                client = Client(self.scheduler, timeout="20s")
+                client = Client(self.scheduler)  # timeout: dask config distributed.comm.timeouts.connect
             except (OSError, TimeoutError) as exc:
                 raise ConfigurationError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
         else:
