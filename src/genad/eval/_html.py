@@ -42,7 +42,7 @@ th:first-child,td:first-child{text-align:left} tr.mean td{font-weight:600;border
 td .ci{color:#777;font-weight:400;font-size:12px}
 .cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 .card{width:330px;border:1px solid #ddd;border-radius:6px;padding:6px;box-sizing:border-box}
-.card.wide{width:640px;max-width:100%}
+.card.wide{width:600px;max-width:100%}
 .card img{width:100%;display:block;border-radius:4px}
 .card p{font-size:12px;margin:4px 0;overflow-wrap:anywhere}
 .fp{color:#b00} .fn{color:#a60} .ok{color:#373} .failed{color:#b00} img.plot{max-width:100%}
