@@ -2,6 +2,7 @@
 
     python benchmarks/bench_image_expert.py            # 40 queries after a warm-up, 2 threads
     python benchmarks/bench_image_expert.py --n 100 --threads 1
+    python benchmarks/bench_image_expert.py --expert backbone=lite2 resolution=256 fit=square
 
 Queries are code-drawn washers (genad.synthetic); the reference bank is built once (it is cached by content,
 as in a batch with shared references) and its build time is reported separately. Peak RSS is the process's
@@ -27,10 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=40, help="queries to time")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
-    parser.add_argument("--resolution", type=int, default=None, help="ImageExpert resolution (default: its own)")
+    parser.add_argument("--expert", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="ImageExpert parameters (default: its own), e.g. backbone=lite1 resolution=240")
     args = parser.parse_args(argv)
-    expert = ImageExpert(threads=args.threads) if args.resolution is None else \
-        ImageExpert(threads=args.threads, resolution=args.resolution)
+    params = {k: int(v) if v.isdigit() else float(v) if v.replace(".", "", 1).isdigit() else v
+              for k, _, v in (a.partition("=") for a in args.expert)}
+    expert = ImageExpert(threads=args.threads, **params)  # type: ignore[arg-type]
     reference = make_image("washer", None, seed=0).image
     queries = [make_image("washer", "scratch" if i % 2 else None, seed=i + 1).image for i in range(args.n)]
     start = time.perf_counter()
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     ms = np.asarray(times) * 1000
     cpu_ms = np.asarray(cpu) * 1000
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"expert: {expert.__getstate__()}")
     print(f"first call (session + reference bank): {first * 1000:.0f} ms")
     print(f"1-shot 256x256, {args.n} queries: median {np.median(ms):.0f} ms, p90 {np.percentile(ms, 90):.0f} ms,"
           f" mean {ms.mean():.0f} ms (target <= 150 ms)")

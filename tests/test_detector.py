@@ -221,3 +221,15 @@ def test_a_zero_shot_batch_is_scored_as_a_batch_with_or_without_an_executor(
     expert.calls.clear()
     detector.detect_many(paths, references=[images["good"]], progress=False)
     assert expert.calls == ["score"] * 3
+
+
+def test_an_inapplicable_region_key_is_noted_not_re_asked(images: dict[str, Path]) -> None:
+    answer = {**ANSWER, "regions": [
+        {"image": 2, "box": [10, 20, 30, 40], "interval": [3.0, 9.0], "label": "cord", "confidence": 0.8},
+        {"image": 2, "interval": [4.0], "label": "smudge", "confidence": 0.5}]}
+    client = ScriptedClient([answer])
+    report = Detector(client=client, mode="vlm").detect(images["bad"], references=[images["good"]])
+    assert len(client.calls) == 1 and report.ok and report.is_anomalous
+    assert report.regions[0].box == (10.0, 20.0, 30.0, 40.0)
+    assert any("ignored interval of a region on image 2: image regions are given as box" in n for n in report.notes)
+    assert any("ignored interval [4.0] (expected 2 numbers)" in n for n in report.notes)

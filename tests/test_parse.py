@@ -49,8 +49,7 @@ def test_outermost_object_is_taken() -> None:
     ({"is_anomalous": True, "score": 7}, "score"),
     ({"score": 0.3}, "is_anomalous"),
     ({"is_anomalous": "perhaps"}, "is_anomalous"),
-    ({"is_anomalous": True, "regions": [{"box": [1, 2]}]}, "regions.0.box"),
-    ({"is_anomalous": True, "regions": [{"confidence": 2}]}, "regions.0.confidence"),
+    ({"is_anomalous": True, "regions": "everywhere"}, "regions"),
 ])
 def test_off_contract_json_raises(obj: dict[str, object], field: str) -> None:
     with pytest.raises(ParseError, match=field) as info:
@@ -265,3 +264,15 @@ def test_every_recorded_paper_reply_gets_a_verdict(shared_data: Path, capsys: py
               f"marked incorrect: {tally['incorrect'][0]}/{tally['incorrect'][1]}); "
               f"disagreeing: {', '.join(disagreements) or 'none'}")
     assert agree / judged >= 0.85
+
+
+def test_unreadable_region_keys_are_dropped_and_the_verdict_stands() -> None:
+    answer = parse_answer(json.dumps({"is_anomalous": True, "score": 0.7, "regions": [
+        {"image": 2, "box": [1, 2], "interval": [5], "cells": [1.5], "confidence": 2, "label": "dent"},
+        {"image": 2, "box": [1, 2, 3, 4], "confidence": 0.6}]}))
+    first, second = answer.regions
+    assert (first.box, first.interval, first.cells, first.confidence, first.label) == (None, None, None, None, "dent")
+    assert first.dropped == ["box [1, 2] (expected 4 numbers)", "interval [5] (expected 2 numbers)",
+                             "cells [1.5] (expected whole numbers)", "confidence 2 (expected 0 to 1)"]
+    assert second.box == [1, 2, 3, 4] and second.confidence == 0.6 and second.dropped == []
+    assert "dropped" not in answer.model_dump()["regions"][0]

@@ -16,7 +16,7 @@ PUBLIC = {
     "FeedbackStore", "FollowUp", "ImagePart", "LadderPrompt", "Mapped", "Message", "Modality", "ModalityBase",
     "OpenAIClient", "PromptBuilder", "PromptContext", "Region", "Renderer", "Rendering", "Reply", "Sample", "Task",
     "Usage", "VLMClient", "ViewRegion", "__version__", "errors", "get_modality", "load_sample", "modality_names",
-    "parse_answer", "register_modality",
+    "modality_of", "parse_answer", "register_modality",
 }
 MODULES = {
     "genad.annotate": {"MARK_COLOURS", "SOURCE_COLOURS", "blend_heatmap", "draw_box", "draw_marks", "draw_regions",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,7 @@ import pytest
 
 from genad.errors import InputError
 from genad.modalities.series import SeriesExpert, SeriesSample
-from genad.modalities.series._expert import Mode, quiet_repeats, rank_discount
+from genad.modalities.series._expert import Mode, anomaly_likelihood, causal_scores, quiet_repeats, rank_discount
 
 
 def _noisy(n: int = 1200, seed: int = 0) -> np.ndarray:
@@ -122,9 +122,35 @@ def test_rank_discount_divides_an_alarm_by_one_plus_the_earlier_events_at_least_
     np.testing.assert_allclose(rank_discount(surprise, gap=1), expected)
 
 
-def test_quiet_repeats_halves_alarms_close_to_an_earlier_one() -> None:
-    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.2, 0.6])
-    np.testing.assert_allclose(quiet_repeats(scores, 3), [0.9, 0.4, 0.1, 0.35, 0.2, 0.2, 0.6])
+def test_quiet_repeats_halves_the_rest_of_an_event() -> None:
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.2, 0.6, 0.45])
+    # the alarm at 0 opens an event: the 3 points after it are halved (the alarm at 3 does not open one); 6 opens one
+    np.testing.assert_allclose(quiet_repeats(scores, 3), [0.9, 0.4, 0.05, 0.35, 0.2, 0.2, 0.6, 0.225])
+
+
+def test_anomaly_likelihood_is_the_gaussian_tail_of_the_recent_mean_against_its_past() -> None:
+    rng = np.random.default_rng(12)
+    raw = rng.normal(1.0, 0.1, 2000)
+    raw[1500:1510] += 1.0  # ten points one unit up: their mean rises by ~ 1.0 / (0.1 / sqrt(10)) ~ 32 sigma
+    lik = anomaly_likelihood(raw, history=1000, smooth=10, learn=300)
+    assert np.all(lik[:300] == 0.0) and np.all(lik >= 0.0)
+    # the rise's first points already enter the past it is compared with, so the peak comes before its end
+    assert 1500 <= int(np.argmax(lik)) < 1510 and lik.max() > 50  # -log10 of a tail of more than 15 sigma
+    assert np.mean(lik[300:1500] >= 8.0) == 0.0  # ordinary fluctuations stay far from a 1e-8 tail
+    changed = raw.copy()
+    changed[1200:] = 5.0  # only the future of t = 1199
+    np.testing.assert_array_equal(anomaly_likelihood(changed, 1000, 10, 300)[:1200], lik[:1200])
+    assert np.all(anomaly_likelihood(np.zeros(500), 400) == 0.0)
+
+
+def test_record_calibration_of_the_shape_channel_is_kept() -> None:
+    x = _noisy(2000)
+    x[1500:1600] = 0.0
+    record = causal_scores(x, shape_calibration="record", short_margin=0.2)
+    likelihood = causal_scores(x)
+    assert record.shape == likelihood.shape == x.shape and not np.array_equal(record, likelihood)
+    with pytest.raises(InputError, match="shape_calibration"):
+        causal_scores(x, shape_calibration=cast(Any, "bogus"))
 
 
 def test_accepts_raw_arrays_and_pickles() -> None:
@@ -167,3 +193,12 @@ def test_nab_runs_score_every_file_causally_without_references(tmp_path: Path) -
     assert protocol_detector(detector, "skab") is detector
     planned = Runner(detector, shots=1, progress=False).plan(dataset)
     assert [(item.name, refs) for item, refs, _ in planned] == [("cat/jump.csv", ()), ("cat/quiet.csv", ())]
+
+
+def test_offline_regions_stay_within_a_tenth_of_the_series() -> None:
+    ref = _noisy(1000, seed=10)
+    x = _noisy(1000, seed=11) * 4.0 + 3.0  # another operating level: every point leaves the reference's range
+    result = SeriesExpert(mode="offline").score(SeriesSample.from_array(x), references=[ref])
+    assert result.anomaly_map is not None and np.mean(result.anomaly_map >= 0.5) <= 0.11
+    assert result.regions
+    assert all(r.interval is not None and r.interval[1] - r.interval[0] + 1 <= 100 for r in result.regions)

@@ -21,7 +21,8 @@ FAST_ROWS = (96, 110)
 
 
 def walkers(n_frames: int = 90, fast: tuple[int, int] | None = FAST, seed: int = 0) -> np.ndarray:
-    """Six dark walkers crossing at 1 px/frame over a textured ground; a bright object at 5 px/frame in ``fast``."""
+    """Six dark walkers crossing at 1 px/frame over a textured ground; a bright object at 5 px/frame in ``fast``
+    (starting over at the left edge every 34 frames)."""
     rng = np.random.default_rng(seed)
     ground = cv2.GaussianBlur((rng.random((120, 192)) * 60 + 90).astype(np.float32), (0, 0), 1.5)
     frames = np.repeat(ground[None], n_frames, axis=0)
@@ -30,14 +31,14 @@ def walkers(n_frames: int = 90, fast: tuple[int, int] | None = FAST, seed: int =
             x, y = 20 + 12 * k + t, 8 + 14 * k
             frames[t, y:y + 14, x:x + 8] = 30 + 10 * k
         if fast is not None and fast[0] <= t <= fast[1]:
-            x = 5 + 5 * (t - fast[0])
+            x = 5 + 5 * ((t - fast[0]) % 34)
             frames[t, FAST_ROWS[0]:FAST_ROWS[1], x:x + 10] = 230
     return frames.astype(np.uint8)
 
 
-def truth(n_frames: int = 90) -> np.ndarray:
+def truth(n_frames: int = 90, fast: tuple[int, int] = FAST) -> np.ndarray:
     labels = np.zeros(n_frames, dtype=bool)
-    labels[FAST[0]:FAST[1] + 1] = True
+    labels[fast[0]:fast[1] + 1] = True
     return labels
 
 
@@ -101,6 +102,44 @@ def test_normal_clip_scored_against_normal_references_stays_normal() -> None:
     assert "normal references" in normal.notes[0]
 
 
+def test_a_mostly_anomalous_clip_is_scored_without_references() -> None:
+    fast = (0, 71)  # the fast object is on screen in 80 % of the frames
+    out = VideoExpert().score(VideoSample.from_array(walkers(90, fast=fast), fps=10.0))
+    assert out.anomaly_map is not None
+    labels = truth(90, fast)
+    assert roc_auc_score(labels, out.anomaly_map) > 0.97
+    assert np.mean(out.anomaly_map[labels] >= 0.5) > 0.9
+    assert np.mean(out.anomaly_map[~labels] < 0.5) > 0.9
+
+
+def test_a_mostly_anomalous_batch_keeps_its_scale() -> None:
+    anomalous = [VideoSample.from_array(walkers(60, fast=(0, 59), seed=s)) for s in (3, 4, 5)]
+    normal = VideoSample.from_array(walkers(60, fast=None, seed=6))
+    results = VideoExpert().score_many([*anomalous, normal])
+    assert all(r.is_anomalous for r in results[:3])
+    assert not results[3].is_anomalous
+    assert "batch of 4 clips" in results[0].notes[0]
+
+
+def test_perspective_trend_lets_near_walkers_move_faster() -> None:
+    """Eight walkers, each row's 1.3 times as fast (in px/frame) as the one above, as under a camera looking down
+    a walkway: most frames stay normal with the perspective trend (the largest cell of a frame is still about 1.9
+    times the typical speed, as cells hold parts of two walkers), and all are flagged without it."""
+    rng = np.random.default_rng(7)
+    ground = cv2.GaussianBlur((rng.random((120, 192)) * 60 + 90).astype(np.float32), (0, 0), 1.5)
+    frames = np.repeat(ground[None], 40, axis=0)
+    for t in range(40):
+        for k in range(8):
+            x, y = round(10 + 0.6 * 1.3**k * t), 4 + 14 * k
+            frames[t, y:y + 12, x:x + 8] = 30 + 8 * k
+    video = VideoSample.from_array(frames.astype(np.uint8))
+    with_trend = VideoExpert().score(video).anomaly_map
+    without = VideoExpert(perspective=False).score(video).anomaly_map
+    assert with_trend is not None and without is not None
+    assert np.mean(with_trend < 0.5) > 0.8
+    assert np.all(without >= 0.5)
+
+
 def test_score_many_learns_one_scale_for_the_batch() -> None:
     clips = [VideoSample.from_array(walkers(60, fast=(20, 40), seed=s)) for s in (3, 4)]
     results = VideoExpert().score_many(clips)
@@ -143,3 +182,16 @@ def test_ucsd_ped2_clip_without_labels(shared_data: Path) -> None:
         x0, y0, x1, y1 = out.meta["top_boxes"][t]
         hits.append(mask[y0:y1, x0:x1].any())
     assert np.mean(hits) >= 0.9
+
+
+@pytest.mark.shared_data
+def test_ucsd_ped2_clip_that_is_mostly_anomalous(shared_data: Path) -> None:
+    """Clip 05: a slow bike is on screen from the first frame to frame 128 of 150; scored alone, without references."""
+    root = shared_data / "ucsd_ped2"
+    labels = np.asarray(json.loads((root / "labels.json").read_text())["05"]["frame_labels"], dtype=bool)
+    out = VideoExpert().score(VideoSample.from_path(root / "frames" / "05", fps=10.0))
+    assert out.anomaly_map is not None
+    assert labels.mean() > 0.8
+    assert roc_auc_score(labels, out.anomaly_map) > 0.95
+    assert np.mean(out.anomaly_map[labels] >= 0.5) > 0.9
+    assert np.mean(out.anomaly_map[~labels] < 0.5) > 0.9

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from genad._modality import Modality, ModalityBase
     from genad._openai import OpenAIClient
     from genad._parse import parse_answer
-    from genad._registry import get_modality, load_sample, modality_names, register_modality
+    from genad._registry import get_modality, load_sample, modality_names, modality_of, register_modality
     from genad._rendering import Mapped, Renderer, Rendering, ViewRegion
     from genad._report import AnomalyReport, Region, Usage
     from genad._sample import Sample
@@ -42,6 +42,7 @@ _EXPORTS = {
     "Feedback": "genad._feedback", "FeedbackStore": "genad._feedback",
     "Sample": "genad._sample", "Modality": "genad._modality", "ModalityBase": "genad._modality",
     "get_modality": "genad._registry", "load_sample": "genad._registry", "modality_names": "genad._registry",
+    "modality_of": "genad._registry",
     "register_modality": "genad._registry",
     "Renderer": "genad._rendering", "Rendering": "genad._rendering", "ViewRegion": "genad._rendering",
     "Mapped": "genad._rendering",
@@ -107,6 +108,7 @@ __all__ = [
     "get_modality",
     "load_sample",
     "modality_names",
+    "modality_of",
     "parse_answer",
     "register_modality",
 ]

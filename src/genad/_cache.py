@@ -28,11 +28,23 @@ def request_key(model: str, messages: list[Message], schema: dict[str, Any]) -> 
 
 
 class CachedClient:
-    """Wraps any :class:`~genad.VLMClient`; replies are keyed by :func:`request_key` and stored in SQLite as soon as
-    they arrive. A stored reply comes back with ``cached=True`` and zero usage (nothing was paid for it).
+    """Wraps any :class:`~genad.VLMClient` and stores its replies in SQLite as soon as they arrive.
 
-    ``hits`` and ``misses`` count this object's lookups. The SQLite file is opened on first use; the object pickles
-    (the connection is dropped and reopened).
+    A reply is keyed by a hash of the model, the messages (image bytes included) and the schema; a stored reply
+    comes back with ``cached=True`` and zero usage (nothing was paid for it). The SQLite file is opened on first
+    use; the object pickles (the connection is dropped and reopened).
+
+    Parameters
+    ----------
+    client
+        The client that answers what is not stored.
+    path
+        The SQLite file.
+
+    Attributes
+    ----------
+    hits_, misses_
+        This object's lookups that were and were not in the store.
     """
 
     def __init__(self, client: _Client, path: str | Path) -> None:

@@ -13,7 +13,25 @@ __all__ = ["Reply", "VLMClient"]
 
 @dataclass(frozen=True)
 class Reply:
-    """What came back: the text, the JSON object if the server returned valid JSON, token usage and latency."""
+    """What came back from a VLM.
+
+    Parameters
+    ----------
+    text
+        The reply's text.
+    model
+        The model that answered.
+    data
+        The JSON object, when the server returned valid JSON.
+    usage
+        Tokens and requests spent.
+    latency_s
+        Seconds the request took.
+    response_format
+        What the server accepted: ``"json_schema"``, ``"json_object"`` or ``"text"``.
+    cached
+        Whether the reply came from a :class:`~genad.CachedClient`'s store.
+    """
 
     text: str
     model: str

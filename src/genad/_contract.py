@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = ["ANSWER_SCHEMA", "Answer", "AnswerRegion", "EmptyIfNone", "EmptyListIfNone", "contract_text"]
 
@@ -14,7 +14,12 @@ EmptyListIfNone = BeforeValidator(lambda v: ([] if v is None else v))
 
 
 class AnswerRegion(BaseModel):
-    """A region as the VLM names it, in the terms of the image it points at."""
+    """A region as the VLM names it, in the terms of the image it points at.
+
+    A location key that cannot be read (a box of other than four numbers, an interval of other than two, cells
+    that are not whole numbers, a confidence outside [0, 1]) is dropped and noted in ``dropped``; the region and
+    the rest of the answer stand. Only the verdict itself is strict.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -25,20 +30,46 @@ class AnswerRegion(BaseModel):
     mark: int | None = Field(default=None, description="number of the candidate mark this region confirms")
     label: Annotated[str, EmptyIfNone] = ""
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    dropped: list[str] = Field(default_factory=list, exclude=True)
 
-    @field_validator("box")
+    @model_validator(mode="before")
     @classmethod
-    def _four_numbers(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and len(v) != 4:
-            raise ValueError("box must have four numbers [x_min, y_min, x_max, y_max]")
-        return v
+    def _drop_unreadable(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {k: v for k, v in data.items() if k != "dropped"}
+        dropped = []
+        for key, size in (("box", 4), ("interval", 2)):
+            value = out.get(key)
+            if value is not None and not _numbers(value, size):
+                dropped.append(f"{key} {value!r} (expected {size} numbers)")
+                out[key] = None
+        cells = out.get("cells")
+        if cells is not None and not (isinstance(cells, list) and all(_whole(c) for c in cells)):
+            dropped.append(f"cells {cells!r} (expected whole numbers)")
+            out["cells"] = None
+        confidence = out.get("confidence")
+        if confidence is not None and not (_number(confidence) and 0.0 <= float(confidence) <= 1.0):
+            dropped.append(f"confidence {confidence!r} (expected 0 to 1)")
+            out["confidence"] = None
+        for key in ("image", "mark"):
+            if out.get(key) is not None and not _whole(out[key]):
+                dropped.append(f"{key} {out[key]!r} (expected a whole number)")
+                out[key] = None
+        out["dropped"] = dropped
+        return out
 
-    @field_validator("interval")
-    @classmethod
-    def _two_numbers(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and len(v) != 2:
-            raise ValueError("interval must have two numbers [start, end]")
-        return v
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: Any) -> bool:
+    return _number(value) and float(value).is_integer()
+
+
+def _numbers(value: Any, size: int) -> bool:
+    return isinstance(value, list) and len(value) == size and all(_number(v) for v in value)
 
 
 class Answer(BaseModel):

@@ -200,7 +200,7 @@ class Detector:
         ----------
         sample
             A path (the modality comes from the file type), a NumPy array, a PIL image, a pandas object or a
-            typed sample such as :class:`~genad.ImageSample`.
+            typed sample such as :class:`~genad.modalities.image.ImageSample`.
         task
             A :class:`~genad.Task`; or give its fields as the keywords below.
         category

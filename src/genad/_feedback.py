@@ -60,9 +60,20 @@ _COLUMNS = ("id", "category", "source", "label", "correct", "claimed", "region",
 class Feedback:
     """One stored judgement.
 
-    ``label`` is the truth as the human gave it; ``correct`` says whether the marked report agreed (``None`` for
-    an entry added without a report); ``claimed`` is the anomaly type the report claimed; ``region`` is a corrected
-    region (a missed anomaly), as :meth:`genad.Region.to_dict` writes it.
+    Parameters
+    ----------
+    id, category, source
+        The entry's number, its category and the sample it is about (a path, or ``None``).
+    label
+        The truth as the human gave it.
+    correct
+        Whether the marked report agreed (``None`` for an entry added without a report).
+    claimed
+        The anomaly type the report claimed.
+    region
+        A corrected region (a missed anomaly), as :meth:`genad.Region.to_dict` writes it.
+    note, created
+        The inspector's words and when the entry was made (ISO 8601).
     """
 
     id: int
@@ -96,10 +107,18 @@ class Feedback:
 
 
 class FeedbackStore:
-    """Feedback per category in the SQLite file ``path`` (created on first write).
+    """Inspectors' feedback per category, in SQLite, used by later detections of the same category.
 
-    ``timeout`` is how long a connection waits for another writer's lock (seconds); ``max_references`` caps the
-    confirmed normals handed to a detection (the most recent ones), ``max_guidance`` the correction lines.
+    Parameters
+    ----------
+    path
+        The SQLite file (created on first write).
+    timeout
+        Seconds a connection waits for another writer's lock.
+    max_references
+        Confirmed normals handed to a detection, the most recent first.
+    max_guidance
+        Correction lines handed to a detection.
     """
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0, max_references: int = 8,

@@ -188,8 +188,15 @@ def _marks_wording(n_references: int, noun: str, anomalies: str, domain: Domain)
 class LadderPrompt:
     """The study's ladder as a prompt builder; see the module docstring for the levels.
 
-    ``domain="medical"`` uses the study's medical wording ("Please determine whether this head CT image contains
-    any anomalies. If yes, please give your reason.").
+    Parameters
+    ----------
+    level
+        ``"task"``, ``"class"``, ``"expertise"``, ``"rules"``, or ``"auto"``: the highest rung the task supports.
+    domain
+        ``"medical"`` uses the study's medical wording ("Please determine whether this head CT image contains any
+        anomalies. If yes, please give your reason.").
+    system
+        A system message sent before the prompt, or ``None``.
     """
 
     level: Level = "auto"

@@ -101,6 +101,8 @@ class OpenAIClient:
     max_tokens
         Cap on the reply's tokens, sent as ``max_tokens`` when set.
 
+    Examples
+    --------
     >>> client = OpenAIClient(model="gpt-4o-mini", api_key="sk-...")            # doctest: +SKIP
     >>> client = OpenAIClient(model="qwen2.5vl", base_url="http://localhost:11434/v1")  # doctest: +SKIP
     """

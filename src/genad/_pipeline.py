@@ -245,6 +245,8 @@ def map_regions(answer: Answer, context: PromptContext,
     notes: list[str] = []
     n_query = len(rendering.images)
     for r in answer.regions:
+        if r.dropped:
+            notes.append(f"ignored {', '.join(r.dropped)} of a region on image {r.image}")
         if r.mark is not None:
             if 1 <= r.mark <= len(mark_regions):
                 continue  # confirmed marks are resolved by the hybrid rule

@@ -204,7 +204,15 @@ class AnomalyReport:
         return out
 
     def to_json(self, *, include_map: bool = False, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(include_map=include_map), indent=indent)
+        """The report as JSON: :meth:`to_dict`, indented by ``indent`` spaces (one line with ``None``).
+
+        Lists of numbers and strings (boxes, point indices, the run lengths of a region mask) stay on one line
+        whatever the indent, so a mask does not cost one line per run.
+        """
+        data = self.to_dict(include_map=include_map)
+        if indent is None:
+            return json.dumps(data, separators=(",", ":"))
+        return _dumps(data, " " * indent, "")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AnomalyReport:
@@ -419,6 +427,17 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def _dumps(value: Any, step: str, pad: str) -> str:
+    """``json.dumps(value, indent=len(step))``, except that lists holding no list or dict stay on one line."""
+    inner = pad + step
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {_dumps(v, step, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple, dict)) for v in value):
+        return "[\n" + ",\n".join(inner + _dumps(v, step, inner) for v in value) + "\n" + pad + "]"
+    return json.dumps(value, separators=(",", ":") if isinstance(value, (list, tuple)) else None)
 
 
 def _encode_mask(mask: np.ndarray) -> dict[str, Any]:

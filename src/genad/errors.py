@@ -77,7 +77,38 @@ class ConfigurationError(GenadError):
 
 
 class MissingDependencyError(ConfigurationError, ImportError):
-    """An optional dependency is missing; the message names the extra to install."""
+    """An optional dependency is missing; the message names the extra to install.
+
+    A message that names an extra the way an installed genad gets it (``pip install "genad[image]"``) also gets
+    the command for a clone of the repository (``pip install -e ".[image]"``), so the hint is right either way;
+    :func:`install_hint` writes both.
+    """
+
+    def __init__(self, message: str = "", *args: Any) -> None:
+        super().__init__(_with_clone_hint(message), *args)
+
+
+def install_hint(extra: str) -> str:
+    """How to install genad's optional ``extra``, for an installed genad and for a clone of the repository.
+
+    Examples
+    --------
+    >>> install_hint("image")
+    'pip install "genad[image]" (in a clone of the repository: pip install -e ".[image]")'
+    """
+    return f'pip install "genad[{extra}]"{_CLONE.format(extra=extra)}'
+
+
+_CLONE = ' (in a clone of the repository: pip install -e ".[{extra}]")'
+_EXTRA = re.compile(r"""pip install ["']?genad\[([A-Za-z0-9_,\-]+)\]["']?""")
+
+
+def _with_clone_hint(message: str) -> str:
+    """``message`` with the clone's install command after the first ``pip install "genad[...]"`` it names."""
+    match = _EXTRA.search(message)
+    if match is None or "pip install -e" in message:
+        return message
+    return message[: match.end()] + _CLONE.format(extra=match.group(1)) + message[match.end():]
 
 
 class BackendError(GenadError):

@@ -147,11 +147,17 @@ def check_expert(expert: Expert[Any], normal: Any, anomalous: Any, references: S
         The shape of an anomaly map in the sample's native coordinates (``(H, W)`` pixels, ``(N,)`` points,
         ``(T,)`` frames or rows), when known.
 
+    Returns
+    -------
+    tuple of ExpertResult
+        The results of the normal and the anomalous sample.
+
+    Notes
+    -----
     The rules: the constructor only stores its parameters (sklearn's convention: each argument is kept as an
     attribute of its name, and no fitted state, named with a trailing ``_``, exists before scoring); scores are
     in [0, 1] and the planted defect scores above the normal sample; the anomaly map has ``map_shape``; ``score``
     and ``score_many`` agree; scoring is deterministic; the expert pickles and scores the same after a round trip.
-    Returns the results of the normal and the anomalous sample.
     """
     _check_stores_parameters(expert)
     first = [expert.score(normal, references), expert.score(anomalous, references)]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from genad._registry import get_modality, modality_names
-from genad.errors import CorruptInputError, DataError
+from genad.errors import CorruptInputError, DataError, GenadError
 
 __all__ = [
     "FORMATS",
@@ -131,7 +131,14 @@ def read_dataset(path: str | Path, fmt: str = "auto", category: str | None = Non
     name = detect_format(root) if fmt == "auto" else fmt
     if name not in READERS:
         raise DataError(f"unknown format {name!r}; known: {', '.join(FORMATS)}")
-    items = sorted(READERS[name](root), key=lambda it: (it.category, it.split, it.name))
+    if fmt != "auto":
+        _check_layout(root, name)
+    try:
+        items = sorted(READERS[name](root), key=lambda it: (it.category, it.split, it.name))
+    except GenadError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"cannot read {root} as {name}: {type(exc).__name__}: {exc}") from None
     if category is not None:
         items = [it for it in items if it.category == category]
         if not items:
@@ -146,26 +153,51 @@ def detect_format(path: str | Path) -> str:
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
-    if (root / "labels" / "combined_windows.json").is_file():
-        return "nab"
-    if (root / "frames").is_dir() and (root / "labels.json").is_file():
-        return "ucsd"
-    if (root / "labeled_anomalies.csv").is_file() and (root / "test").is_dir():
-        return "smap"
-    if any(_UCR_NAME.match(p.stem) for p in root.glob("*.txt")):
-        return "ucr"
-    categories = _category_dirs(root)
-    if any((c / "annotations").is_dir() and any(c.rglob("*_temp.*")) for c in categories):
-        return "deeppcb"
-    if any((c / "defects_config.json").is_file() for c in categories):
-        return "loco"
-    if any(_files(c / "good", LABELLED_CLOUD_SUFFIXES) for c in categories):
-        return "pointcloud"
-    if categories:
-        return "mvtec"
-    if any(_is_skab_csv(p) for p in root.rglob("*.csv")):
-        return "skab"
-    raise DataError(f"cannot tell the layout of {root}; pass --format ({', '.join(FORMATS)})")
+    found = _guess(root)
+    if found is None:
+        raise DataError(f"cannot tell the layout of {root}; pass --format ({', '.join(FORMATS)})")
+    return found
+
+
+def _guess(root: Path) -> str | None:
+    """The first format whose layout test ``root`` passes, in :data:`_DETECTION_ORDER`."""
+    return next((name for name in _DETECTION_ORDER if _LAYOUTS[name][0](root)), None)
+
+
+def _check_layout(root: Path, fmt: str) -> None:
+    """Raise :class:`DataError` when ``root`` does not have the layout of the format ``fmt`` (given explicitly)."""
+    test, expected = _LAYOUTS[fmt]
+    if test(root):
+        return
+    guess = _guess(root)
+    hint = f"it looks like {guess}: pass --format {guess} or --format auto" if guess else "pass --format auto"
+    raise DataError(f"{root} is not a {fmt} folder: a {fmt} folder has {expected}; {hint}")
+
+
+def _is_deeppcb(root: Path) -> bool:
+    return any((c / "annotations").is_dir() and any(c.rglob("*_temp.*")) for c in _category_dirs(root))
+
+
+_LAYOUTS: dict[str, tuple[Callable[[Path], bool], str]] = {
+    "nab": (lambda r: (r / "labels" / "combined_windows.json").is_file(),
+            "labels/combined_windows.json and data/<category>/<file>.csv"),
+    "ucsd": (lambda r: (r / "frames").is_dir() and (r / "labels.json").is_file(),
+             "frames/<clip>/ and labels.json"),
+    "smap": (lambda r: (r / "labeled_anomalies.csv").is_file() and (r / "test").is_dir(),
+             "labeled_anomalies.csv, test/<channel>.npy and train/<channel>.npy"),
+    "ucr": (lambda r: any(_UCR_NAME.match(p.stem) for p in r.glob("*.txt")),
+            "<id>_UCR_Anomaly_<name>_<train_end>_<start>_<end>.txt files"),
+    "deeppcb": (_is_deeppcb, "<category>/annotations/ and <id>_temp.* templates"),
+    "loco": (lambda r: any((c / "defects_config.json").is_file() for c in _category_dirs(r)),
+             "<category>/defects_config.json and <category>/good/"),
+    "pointcloud": (lambda r: any(_files(c / "good", LABELLED_CLOUD_SUFFIXES) for c in _category_dirs(r)),
+                   "<object>/good/*.ply"),
+    "mvtec": (lambda r: bool(_category_dirs(r)), "<category>/good/ (or <category>/train/good/)"),
+    "skab": (lambda r: any(_is_skab_csv(p) for p in r.rglob("*.csv")),
+             "';'-separated CSV files with a datetime column"),
+}
+"""Each format's layout test and, in words, what it looks for."""
+_DETECTION_ORDER = ("nab", "ucsd", "smap", "ucr", "deeppcb", "loco", "pointcloud", "mvtec", "skab")
 
 
 # ---------------------------------------------------------------- images

@@ -34,12 +34,14 @@ __all__ = [
     "CostMatrix",
     "FileScore",
     "NabFile",
+    "file_rows",
     "nab_scores",
     "optimize_threshold",
     "read_nab_results",
     "scaled_sigmoid",
     "score_corpus",
     "score_file",
+    "sweep",
 ]
 
 START_THRESHOLD = 1.1
@@ -126,7 +128,7 @@ def _probation_length(n: int) -> float:
     return min(math.floor(PROBATION_PERCENT * n), PROBATION_PERCENT * 5000)
 
 
-def _file_rows(f: NabFile, cost: CostMatrix, first_window_id: int) -> tuple[_Rows, int]:
+def file_rows(f: NabFile, cost: CostMatrix, first_window_id: int) -> tuple[_Rows, int]:
     scores = np.asarray(f.scores, dtype=np.float64).ravel()
     n = scores.size
     windows = sorted(f.windows)
@@ -161,7 +163,7 @@ def _file_rows(f: NabFile, cost: CostMatrix, first_window_id: int) -> tuple[_Row
     return rows, first_window_id + len(windows)
 
 
-def _sweep(rows: _Rows, cost: CostMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sweep(rows: _Rows, cost: CostMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Thresholds in NAB's order, the raw score at each, and TP/FP row counts (detections are ``>= threshold``)."""
     order = np.argsort(-rows.anomaly, kind="stable")
     anomaly, sweep, window = rows.anomaly[order], rows.sweep[order], rows.window[order]
@@ -193,7 +195,7 @@ def _rows(files: Sequence[NabFile], cost: CostMatrix) -> _Rows:
     parts: list[_Rows] = []
     next_id = 0
     for f in files:
-        rows, next_id = _file_rows(f, cost, next_id)
+        rows, next_id = file_rows(f, cost, next_id)
         parts.append(rows)
     return _Rows(
         np.concatenate([p.anomaly for p in parts]) if parts else np.empty(0),
@@ -206,7 +208,7 @@ def _rows(files: Sequence[NabFile], cost: CostMatrix) -> _Rows:
 def optimize_threshold(files: Sequence[NabFile], profile: str = "standard") -> tuple[float, float]:
     """The threshold maximising the corpus raw score (highest threshold on ties), and that score."""
     cost = PROFILES[profile]
-    thresholds, scores, _ = _sweep(_rows(files, cost), cost)
+    thresholds, scores, _ = sweep(_rows(files, cost), cost)
     best = int(np.argmax(scores))
     return float(thresholds[best]), float(scores[best])
 
@@ -214,8 +216,8 @@ def optimize_threshold(files: Sequence[NabFile], profile: str = "standard") -> t
 def score_file(f: NabFile, threshold: float, profile: str = "standard") -> FileScore:
     """A file's raw score when rows with ``anomaly_score >= threshold`` are detections."""
     cost = PROFILES[profile]
-    rows, _ = _file_rows(f, cost, 0)
-    thresholds, scores, counts = _sweep(rows, cost)
+    rows, _ = file_rows(f, cost, 0)
+    thresholds, scores, counts = sweep(rows, cost)
     # NAB takes the row whose threshold equals the given one, else the last row above it
     match = len(thresholds) - 1
     for k, t in enumerate(thresholds):

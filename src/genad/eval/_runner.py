@@ -5,6 +5,9 @@ Each category's k-shot references are drawn from its normal samples with a fixed
 training part) use those instead. NAB follows its own protocol (:func:`protocol_detector`): every file is scored,
 causally, with no references. Every per-sample report is written to SQLite (``results.sqlite`` in the cache
 folder) the moment it completes, keyed by a hash of the run's settings, so a killed run restarts where it stopped.
+Stored failures are scored again on a rerun (unless ``keep_errors``); a missing dependency or a missing endpoint
+stops the run before anything is stored. Samples are scored in this process (threads), or on a Dask cluster
+(``scheduler``, ``processes``) with the results stored here as they arrive.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from copy import copy
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +30,22 @@ import numpy as np
 from genad import metrics
 from genad._registry import get_modality
 from genad._report import AnomalyReport, Usage
-from genad.errors import BackendError, GenadError
+from genad.errors import BackendError, ConfigurationError, GenadError, InputError, MissingDependencyError, install_hint
+from genad.eval._bootstrap import Resampled, interval, resample_metrics, timed
 from genad.eval._datasets import PROTOCOL_EXPERTS, Dataset, EvalItem
 
 __all__ = [
+    "COUNT_KEYS",
+    "ERRORS_AS",
     "EvalRecord",
     "ResultStore",
     "Runner",
+    "as_wrong",
     "category_metrics",
     "check_components",
+    "failure_summary",
     "protocol_detector",
+    "score_item",
     "select_references",
     "summarize",
 ]
@@ -48,11 +57,12 @@ NAB_KEYS = {"standard": "nab_standard", "reward_low_FP_rate": "nab_low_fp", "rew
 
 @dataclass(frozen=True, eq=False)
 class EvalRecord:
-    """One scored item and its report."""
+    """One scored item and its report; ``cached`` when the report came from the result store, not a new run."""
 
     item: EvalItem
     report: AnomalyReport
     references: tuple[str, ...] = ()
+    cached: bool = False
 
     @property
     def score(self) -> float | None:
@@ -179,10 +189,36 @@ def _limit(items: list[EvalItem], limit: int | None, seed: int) -> list[EvalItem
 class Runner:
     """Scores every item of a dataset with ``detector`` (anything with ``detect`` and ``resolved_mode``).
 
-    ``cache_dir`` holds ``results.sqlite``; without it nothing is stored. ``limit`` caps the scored items per
-    category (a seeded random subset). ``workers > 1`` scores that many samples at once in threads (VLM calls
-    overlap); results are stored in completion order. ``on_result`` is called after each item with the record and
-    whether it came from the store.
+    Parameters
+    ----------
+    detector
+        What scores each sample, usually a :class:`~genad.Detector`; it must pickle to run on Dask.
+    shots, seed
+        Normal references per sample (k-shot) and the seed of their draw and of ``limit``.
+    cache_dir
+        The folder of ``results.sqlite``; without it nothing is stored.
+    limit
+        At most this many scored items per category (a seeded random subset).
+    workers
+        Samples scored at once in each process, in threads (VLM calls overlap); on a local Dask cluster, the
+        threads of each worker process.
+    scheduler
+        The address of a running Dask scheduler (``"tcp://host:port"``) or a ``dask.distributed.Client``: the
+        samples are scored by its workers, which must read the dataset's paths.
+    processes
+        Without ``scheduler``: start a local Dask cluster of this many worker processes for the run (0: none).
+    keep_errors
+        Serve stored failures (``status="error"`` reports) from the store instead of scoring those samples again.
+    progress
+        Show a progress bar.
+    on_result
+        Called after each item with its record and whether it came from the store.
+
+    Notes
+    -----
+    Results are stored in this process in completion order, whatever runs the samples, so the store and the
+    resume rules are the same in-process and on Dask. A failure that is not the sample's (a backend error, a
+    missing dependency, a missing endpoint) stops the run; what completed stays stored.
     """
 
     detector: Any
@@ -191,8 +227,21 @@ class Runner:
     cache_dir: str | Path | None = None
     limit: int | None = None
     workers: int = 1
+    scheduler: Any = None
+    processes: int = 0
+    keep_errors: bool = False
     progress: bool = True
     on_result: Callable[[EvalRecord, bool], None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.shots < 0:
+            raise InputError(f"shots must be 0 or more, got {self.shots}")
+        if self.workers < 1:
+            raise InputError(f"workers must be at least 1, got {self.workers}")
+        if self.processes < 0:
+            raise InputError(f"processes must be 0 or more, got {self.processes}")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"limit must be at least 1, got {self.limit}")
 
     def run_key(self, dataset: Dataset) -> str:
         """A hash of what decides each sample's result: data root and format, mode, model, shots, seed, the genad
@@ -229,16 +278,17 @@ class Runner:
         return planned
 
     def run(self, dataset: Dataset) -> list[EvalRecord]:
-        """Score the dataset; already stored items are loaded, not rescored. Backend failures stop the run (what
+        """Score the dataset; already stored items are loaded, not rescored (stored failures are rescored unless
+        ``keep_errors``). Backend failures, missing dependencies and a missing endpoint stop the run (what
         completed stays stored); other per-sample errors are stored as ``status="error"`` reports."""
         from tqdm import tqdm
 
         for modality in sorted({it.modality for it in dataset}):
             check_components(self.detector, modality)
         planned = self.plan(dataset)
-        detect = partial(self._detect, protocol_detector(self.detector, dataset.format))
-        store = ResultStore(Path(self.cache_dir) / "results.sqlite") if self.cache_dir is not None else None
+        detector = protocol_detector(self.detector, dataset.format)
         key = self.run_key(dataset)
+        store = ResultStore(Path(self.cache_dir) / "results.sqlite") if self.cache_dir is not None else None
         done = store.load(key) if store is not None else {}
         records: dict[int, EvalRecord] = {}
         spent = Usage()
@@ -252,7 +302,7 @@ class Runner:
                 if store is not None:
                     store.save(key, item.name, report)
                 spent = spent + report.usage
-            records[i] = EvalRecord(item, report, ref_names)
+            records[i] = EvalRecord(item, report, ref_names, cached=stored)
             if self.on_result is not None:
                 self.on_result(records[i], stored)
             bar.set_postfix_str(f"tokens={spent.total_tokens} requests={spent.requests}", refresh=False)
@@ -260,39 +310,93 @@ class Runner:
 
         todo = []
         for i, (item, _, _) in enumerate(planned):
-            if item.name in done:
-                finish(i, done[item.name], True)
+            stored_report = done.get(item.name)
+            if stored_report is not None and (stored_report.ok or self.keep_errors):
+                finish(i, stored_report, True)
             else:
                 todo.append(i)
+        jobs = [(i, planned[i][0], planned[i][1]) for i in todo]
+        results: Generator[tuple[int, AnomalyReport], None, None]
+        if self.scheduler is not None or self.processes > 0:
+            results = self._on_dask(detector, jobs)
+        elif self.workers > 1:
+            results = self._in_threads(detector, jobs)
+        else:
+            results = ((i, score_item(detector, item, refs)) for i, item, refs in jobs)
         try:
-            if self.workers <= 1:
-                for i in todo:
-                    finish(i, _float32_map(detect(*planned[i][:2])), False)
-            else:
-                with ThreadPoolExecutor(self.workers) as pool:
-                    futures = {pool.submit(detect, *planned[i][:2]): i for i in todo}
-                    try:
-                        for future in as_completed(futures):
-                            finish(futures[future], _float32_map(future.result()), False)
-                    except BaseException:
-                        for future in futures:
-                            future.cancel()
-                        raise
+            for i, report in results:
+                finish(i, _float32_map(report), False)
         finally:
+            results.close()  # cancels what has not started, shuts a cluster of ours down
             bar.close()
             if store is not None:
                 store.close()
         return [records[i] for i in sorted(records)]
 
-    def _detect(self, detector: Any, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
+    def _in_threads(self, detector: Any, jobs: list[tuple[int, EvalItem, tuple[Any, ...]]]
+                    ) -> Generator[tuple[int, AnomalyReport], None, None]:
+        with ThreadPoolExecutor(self.workers) as pool:
+            futures = {pool.submit(score_item, detector, item, refs): i for i, item, refs in jobs}
+            try:
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def _on_dask(self, detector: Any, jobs: list[tuple[int, EvalItem, tuple[Any, ...]]]
+                 ) -> Generator[tuple[int, AnomalyReport], None, None]:
+        """Score ``jobs`` on a Dask cluster: the detector is sent to every worker once, each sample is one task,
+        and the reports come back here in completion order."""
         try:
-            return detector.detect(item.sample, category=item.category, references=refs,
-                                        modality=item.modality)
-        except BackendError:
-            raise
-        except GenadError as exc:
-            return AnomalyReport.failed(exc, modality=item.modality, source=item.name,
-                                        mode=detector.resolved_mode())
+            from distributed import Client, LocalCluster
+            from distributed import as_completed as dask_completed
+        except ImportError:
+            raise MissingDependencyError(f"scoring on Dask needs dask.distributed: {install_hint('dask')}") from None
+        if not jobs:
+            return
+        cluster = None
+        client: Any
+        if self.scheduler is None:
+            # on this machine only; its dashboard on a free port (the default 8787 may be taken)
+            cluster = LocalCluster(n_workers=self.processes, threads_per_worker=self.workers, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+            client = Client(cluster)
+        elif isinstance(self.scheduler, str):
+            try:
+                client = Client(self.scheduler)  # timeout: dask config distributed.comm.timeouts.connect
+            except (OSError, TimeoutError) as exc:
+                raise ConfigurationError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+        else:
+            client = self.scheduler
+        futures: dict[Any, int] = {}
+        try:
+            remote = client.scatter(detector, broadcast=True, hash=False)
+            for i, item, refs in jobs:
+                futures[client.submit(score_item, remote, item, refs, pure=False)] = i
+            for future in dask_completed(list(futures)):
+                i = futures.pop(future)
+                yield i, future.result()
+                future.release()
+        finally:
+            if futures:
+                client.cancel(list(futures))
+            if client is not self.scheduler:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def score_item(detector: Any, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
+    """``detector``'s report on ``item``; a failure of the sample (unreadable input, unparseable reply) becomes a
+    ``status="error"`` report. Backend and configuration errors (a missing dependency or endpoint) are raised:
+    they are not the sample's fault and must not be stored as its result."""
+    try:
+        return detector.detect(item.sample, category=item.category, references=refs, modality=item.modality)
+    except (BackendError, ConfigurationError):
+        raise
+    except GenadError as exc:
+        return AnomalyReport.failed(exc, modality=item.modality, source=item.name, mode=detector.resolved_mode())
 
 
 def _float32_map(report: AnomalyReport) -> AnomalyReport:
@@ -302,10 +406,16 @@ def _float32_map(report: AnomalyReport) -> AnomalyReport:
     return report.replace(anomaly_map=np.asarray(report.anomaly_map, dtype=np.float32))
 
 
-# ---------------------------------------------------------------- from reports to dense scores
-
-
 # ---------------------------------------------------------------- metrics per category
+
+ERRORS_AS = {
+    "wrong": "failed samples count as wrong answers: an anomalous one as said normal with score 0, a normal one as "
+             "said anomalous with score 1, with nothing located",
+    "skip": "failed samples are left out of the metrics",
+}
+"""What ``summarize(errors=...)`` does with the samples whose report has ``status="error"``."""
+COUNT_KEYS = ("n", "n_anomalous", "errors", "errors_as", "ci")
+"""Keys of a category block that are not metrics."""
 
 
 def _nan_to_none(value: float) -> float | None:
@@ -330,36 +440,142 @@ def category_metrics(fmt: str, records: list[EvalRecord]) -> dict[str, float]:
     return out
 
 
-def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: int) -> dict[str, Any]:
-    """The metrics.json document: per-category metrics with counts, and their mean over categories.
+def as_wrong(record: EvalRecord) -> EvalRecord:
+    """A failed record as a wrong answer: an anomalous sample said normal with score 0, a normal one said
+    anomalous with score 1; no map and no region, so nothing is located."""
+    label = int(record.item.label)
+    report = AnomalyReport(is_anomalous=not label, score=float(1 - label), modality=record.item.modality,
+                           source=record.item.name, mode=record.report.mode, model=record.report.model,
+                           usage=record.report.usage,
+                           notes=(f"{record.report.error_type}: counted as a wrong answer",))
+    return replace(record, report=report)
 
+
+def failure_summary(records: Sequence[EvalRecord], width: int = 240) -> list[dict[str, Any]]:
+    """The failed records grouped by error type, most frequent first: ``error_type``, ``count`` and an
+    ``example`` (the first such sample's name and message, cut to ``width`` characters)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.report.ok and r.report.score is not None:
+            continue
+        kind = r.report.error_type or ("no score" if r.report.ok else "error")
+        group = groups.setdefault(kind, {"error_type": kind, "count": 0, "example": ""})
+        if not group["count"]:
+            message = " ".join(str(r.report.error or "the report has no score").split())
+            example = f"{r.item.name}: {message}"
+            group["example"] = example if len(example) <= width else example[: width - 1] + "…"
+        group["count"] += 1
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
+
+
+def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: int, errors: str = "wrong",
+              ci_resamples: int = 200, confidence: float = 0.95, seed: int = 0,
+              progress: bool = False) -> dict[str, Any]:
+    """The metrics.json document: per-category metrics with counts and intervals, and their mean over categories.
+
+    Parameters
+    ----------
+    dataset, records
+        The dataset and the records :meth:`Runner.run` returned for it.
+    mode, shots
+        Reported as they are (NAB's protocol reports 0 shots).
+    errors
+        ``"wrong"``: failed samples count as wrong answers (see :func:`as_wrong`); ``"skip"``: they are left
+        out of the metrics. Either way each block counts them in ``errors``.
+    ci_resamples, confidence, seed
+        Bootstrap intervals (``ci`` beside each metric block, ``mean_ci`` for the mean): ``ci_resamples``
+        stratified resamples of each category's records (0: none), percentile intervals at ``confidence``
+        (see :mod:`genad.eval._bootstrap`).
+    progress
+        Show a progress bar over the categories.
+
+    Notes
+    -----
     NAB scores in ``mean`` are the corpus score over all files (thresholds optimised on the whole corpus, as NAB
-    does), not a mean of per-category scores.
+    does), not a mean of per-category scores, and have no interval.
     """
+    from tqdm import tqdm
+
+    if errors not in ERRORS_AS:
+        raise InputError(f"errors must be one of {sorted(ERRORS_AS)}, not {errors!r}")
     categories: dict[str, dict[str, Any]] = {}
     collected: dict[str, list[float]] = {}
-    for category in dataset.categories:
+    resampled: dict[str, Resampled] = {}
+    counted: list[EvalRecord] = []
+    names = dataset.categories
+    for category in tqdm(names, disable=not progress or not names, unit="category", desc="metrics",
+                         dynamic_ncols=True):
         recs = [r for r in records if r.item.category == category]
         ok = [r for r in recs if r.report.ok and r.report.score is not None]
+        failed = [r for r in recs if not (r.report.ok and r.report.score is not None)]
         block: dict[str, Any] = {"n": len(recs), "n_anomalous": sum(r.item.label for r in recs),
-                                 "errors": len(recs) - len(ok)}
-        if ok:
-            for k, v in category_metrics(dataset.format, ok).items():
+                                 "errors": len(failed)}
+        scored = ok + [as_wrong(r) for r in failed] if errors == "wrong" else ok
+        if failed:
+            block["errors_as"] = errors
+        if scored:
+            spec = get_modality(scored[0].item.modality)
+            try:
+                values, seconds = timed(spec.metrics, scored)
+            except (GenadError, OSError):
+                if len(scored) == len(ok):
+                    raise
+                # the ground truth of a failed sample cannot be read either (a corrupt file): leave it out
+                scored, block["errors_as"] = ok, "skip"
+                values, seconds = timed(spec.metrics, scored) if ok else ({}, 0.0)
+            own = dict(values)
+            if dataset.format == "nab" and scored:
+                values = {**values, **_nab(scored)}
+            counted += scored
+            for k, v in values.items():
                 block[k] = _nan_to_none(v)
                 if block[k] is not None:
                     collected.setdefault(k, []).append(v)
+            if ci_resamples > 0 and own:
+                found = resample_metrics(spec.metrics, scored, own, seconds, n_resamples=ci_resamples, seed=seed)
+                resampled[category] = found
+                ci = {k: list(iv) for k in own if (iv := found.interval(k, confidence)) is not None}
+                if ci:
+                    block["ci"] = ci
         categories[category] = block
     mean = {k: float(np.mean(v)) for k, v in collected.items()}
     if dataset.format == "nab":
-        ok_all = [r for r in records if r.report.ok and r.report.score is not None]
-        mean.update(_nab(ok_all))
+        mean.update(_nab(counted))
     ordered = {k: mean[k] for k in dict.fromkeys(k for block in categories.values() for k in block) if k in mean}
     ordered.update({k: v for k, v in mean.items() if k not in ordered})
     usage = sum((r.report.usage for r in records), Usage())
+    skipped = {c: found.skipped for c, found in resampled.items() if found.skipped}
     return {
         "dataset": str(dataset.root), "format": dataset.format, "mode": mode,
         "shots": 0 if dataset.format == "nab" else shots,  # NAB's protocol uses no references
         "categories": categories, "mean": ordered,
+        "mean_ci": _mean_intervals(categories, resampled, ordered, confidence),
+        "intervals": {"confidence": confidence, "resamples": ci_resamples,
+                      "method": "percentile bootstrap: the samples of each category resampled with replacement "
+                                "within each label; for the mean, each category resampled on its own",
+                      "skipped": skipped},
+        "errors": sum(block["errors"] for block in categories.values()),
+        "errors_as": errors, "failures": failure_summary(records),
+        "cached": sum(1 for r in records if r.cached),
         "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                   "requests": usage.requests},
     }
+
+
+def _mean_intervals(categories: dict[str, dict[str, Any]], resampled: dict[str, Resampled], mean: dict[str, float],
+                    confidence: float) -> dict[str, list[float]]:
+    """Intervals of the mean over categories: resample ``b`` of the mean is the mean of each category's resample
+    ``b``; a metric gets one only when every category in its mean has resamples of it."""
+    out: dict[str, list[float]] = {}
+    for key in mean:
+        used = [c for c, block in categories.items() if block.get(key) is not None]
+        arrays = [resampled[c].values.get(key) if c in resampled else None for c in used]
+        if not used or any(a is None for a in arrays):
+            continue
+        stacked = np.vstack([a for a in arrays if a is not None])
+        with np.errstate(invalid="ignore"):
+            means = np.where(np.isfinite(stacked).all(axis=0), stacked.mean(axis=0), np.nan)
+        found = interval(means, confidence)
+        if found is not None:
+            out[key] = list(found)
+    return out

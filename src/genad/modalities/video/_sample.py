@@ -51,10 +51,19 @@ class FrameSource(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class VideoSample:
-    """A video as a lazy sequence of RGB frames; ``read(indices)`` decodes only what it is asked for.
+    """A video as a lazy sequence of RGB frames: :meth:`read` decodes only what it is asked for. Build one with
+    :meth:`from_path` (a video file or a folder of frames) or :meth:`from_array`.
 
-    ``fps`` is the frame rate used for times (frame ``k`` starts at ``k / fps`` seconds); ``fps_known`` is false
-    when it was assumed (:data:`DEFAULT_FPS`) rather than read from the file or given.
+    Parameters
+    ----------
+    source
+        Where the frames come from (a file, a folder, an array).
+    fps
+        The frame rate used for times: frame ``k`` starts at ``k / fps`` seconds.
+    name
+        Where it came from (a path), or ``None``.
+    fps_known
+        False when ``fps`` was assumed (``DEFAULT_FPS``) rather than read from the file or given.
     """
 
     source: FrameSource = field(repr=False)
