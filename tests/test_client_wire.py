@@ -208,7 +208,7 @@ def test_malformed_json_reply(server: LoopbackVLM) -> None:
 @pytest.mark.parametrize("content", [
     '{"is_anomalous": true, "score": 7, "regions": [], "explanation": "x"}',
     '{"score": 0.4, "regions": [], "explanation": "x"}',
-    '{"is_anomalous": true, "score": 0.5, "regions": [{"box": [1, 2, 3]}]}',
+    '{"is_anomalous": true, "score": 0.5, "regions": "the whole part"}',
 ])
 def test_off_schema_reply(server: LoopbackVLM, content: str) -> None:
     server.script((200, chat_completion(content)))
