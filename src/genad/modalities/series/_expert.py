@@ -108,8 +108,6 @@ class SeriesExpert:
                           for c in range(sample.n_channels)]
         surprise = np.max(per_column, axis=0)
         surprise[np.isnan(sample.values).all(axis=1)] = 0.0
-        if self.mode == "offline":
-            surprise = cap_share(surprise, self.max_share)
         amap = surprise / (1.0 + surprise)
         if self.mode == "causal" and self.alarm_gap > 0:
             amap = quiet_repeats(amap, self.alarm_gap)
@@ -332,9 +330,11 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
                    z_anomalous: float = 8.0, max_share: float = 0.1) -> np.ndarray:
     """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references).
 
-    When more than ``max_share`` of the points would be anomalous, the surprise is divided by its
-    ``1 - max_share`` quantile: the references (or the robust scales) do not describe this series' normal, and
-    what stands out is the series' most surprising ``max_share``.
+    When more than ``max_share`` of the points would be anomalous by one channel (their value or their shape),
+    that channel is divided by its ``1 - max_share`` quantile: the references (or the series itself) do not
+    describe this series' normal, and what stands out is its most surprising ``max_share``. Each channel is capped
+    on its own first, so a spike is not hidden by a long change of shape elsewhere in the series; then their
+    union, so that together they keep to about ``max_share`` too.
     """
     import pandas as pd
 
@@ -362,9 +362,10 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
             shape[start:] = z / z_anomalous
         # a shape covers its window: credit each point with the largest shape surprise covering it
         shape = pd.Series(shape[::-1]).rolling(window, min_periods=1).max().to_numpy()[::-1]
-    surprise = np.nan_to_num(np.maximum(value, shape), posinf=1e6)
+    value, shape = (cap_share(np.nan_to_num(c, posinf=1e6), max_share) for c in (value, shape))
+    surprise = cap_share(np.maximum(value, shape), max_share)
     surprise[~np.isfinite(x)] = 0.0
-    return cap_share(surprise, max_share)
+    return surprise
 
 
 def cap_share(surprise: np.ndarray, max_share: float) -> np.ndarray:
