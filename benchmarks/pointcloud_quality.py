@@ -42,12 +42,13 @@ from genad.experts.pointcloud import PointCloudExpert
 from genad.samples.pointcloud import PointCloudSample
 
 MODES = ("one-shot", "pose-free", "zero-shot", "batch")
-#: Candidate configs (``PointCloudExpert`` keyword arguments) per mode; the first is the library default.
+#: Candidate configs (``PointCloudExpert`` keyword arguments) per mode: one knob, the radii (point spacings) of the
+#: zero-shot local descriptions. Modes not listed have one config, the library default.
 GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "zero-shot": {
-        "default": {},
-        "radii 8,16": {"twin_radii": (8.0, 16.0)},
+        "radii 6,12": {"twin_radii": (6.0, 12.0)},
         "radii 6,12,20": {"twin_radii": (6.0, 12.0, 20.0)},
+        "radii 8,16,24": {"twin_radii": (8.0, 16.0, 24.0)},
     },
 }
 
