@@ -158,7 +158,7 @@ def report(runs: dict[str, dict[str, ObjectRun]], n_resamples: int) -> None:
     header = f"{'object':12s}"
     for name in chosen:
         header += f" | {name + ' config':16s} {'object AUROC':20s} {'point AUROC':20s}"
-    print(header + " | good max  anomalous min")
+    print(header + " | good max  anomalous min (calibrated scores, in-sample config)")
     means: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
     for obj in objects:
         line = f"{obj:12s}"

@@ -104,9 +104,11 @@ def _asymmetric(seed: int, bump: bool = False) -> tuple[PointCloudSample, np.nda
 def test_zero_shot_uses_mirror_symmetry() -> None:
     expert = PointCloudExpert()
     good = expert.score(_part(3, n=20_000)[0])  # zero-shot radii are in point spacings, set for ~20k points
-    bad = expert.score(_part(4, n=20_000, defect="bump", at=(0.2, 0.2))[0])  # clear of the mirror plane y=0
-    assert good.score < 0.5 <= bad.score
+    assert good.score < 0.5
     assert any("mirror" in note for note in good.notes)
+    for defect in ("bump", "hole"):  # clear of the mirror plane y = 0
+        bad = expert.score(_part(4, n=20_000, defect=defect, at=(0.2, 0.2))[0])
+        assert bad.raw_score > 1.2 * good.raw_score  # ranked above; zero-shot calibration is loose (docs)
 
 
 def test_zero_shot_is_pose_invariant_and_deterministic() -> None:

@@ -11,7 +11,7 @@ Without references (zero-shot) a point is anomalous when its surface has no twin
 of twin count, and a point must lack both: its mirror twin (a reflection of the cloud registered onto it like a
 reference finds the best mirror plane; the deviation from it is measured like a reference's) and a look-alike
 elsewhere (the local shape, described by rotation-invariant moments of the neighbours' heights over the tangent
-plane at two radii, matched against the same description of every place farther than ``twin_exclusion`` point
+plane at a few radii, matched against the same description of other places more than ``twin_exclusion`` point
 spacings away). Symmetric parts and repeated features (edges along their length, patterns of holes, the four
 corners of a plate) find twins; a defect is at one place only and finds neither. Parts without a mirror plane
 rely on the look-alikes alone. ``score_many`` without references scores each cloud of a batch against the others
@@ -223,7 +223,7 @@ class PointCloudExpert:
     max_regions: int = 3
     n_peers: int = 4
     normal_weight: float = 1.0
-    twin_radii: tuple[float, ...] = (6.0, 12.0)
+    twin_radii: tuple[float, ...] = (8.0, 16.0, 24.0)
     twin_exclusion: float = 25.0
     twin_centres: int = 2000
     rarity_scale: float = 3.0
