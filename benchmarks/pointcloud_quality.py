@@ -139,7 +139,7 @@ def evaluate(root: Path, mode: str, params: dict[str, Any], objects: list[str] |
 
 
 def _cell(value: float, interval: tuple[float, float]) -> str:
-    return f"{value:.3f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def report(runs: dict[str, dict[str, ObjectRun]], n_resamples: int) -> None:
@@ -157,7 +157,7 @@ def report(runs: dict[str, dict[str, ObjectRun]], n_resamples: int) -> None:
         del chosen["out-of-sample"]
     header = f"{'object':12s}"
     for name in chosen:
-        header += f" | {name + ' config':16s} {'object AUROC':20s} {'point AUROC':20s}"
+        header += f" | {name + ' config':16s} {'object AUROC':22s} {'point AUROC':22s}"
     print(header + " | good max  anomalous min (calibrated scores, in-sample config)")
     means: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
     for obj in objects:
@@ -166,15 +166,15 @@ def report(runs: dict[str, dict[str, ObjectRun]], n_resamples: int) -> None:
             run = runs[choice[obj].config][obj]
             obj_ci, pt_ci = run.intervals(n_resamples)
             means[name].append((run.object_auroc, run.point_auroc))
-            line += (f" | {choice[obj].config:16s} {_cell(run.object_auroc, obj_ci):20s} "
-                     f"{_cell(run.point_auroc, pt_ci):20s}")
+            line += (f" | {choice[obj].config:16s} {_cell(run.object_auroc, obj_ci):22s} "
+                     f"{_cell(run.point_auroc, pt_ci):22s}")
         good_max = max(s for s, y in zip(run.scores, run.labels, strict=True) if y == 0)
         bad_min = min(s for s, y in zip(run.scores, run.labels, strict=True) if y == 1)
         print(f"{line} | {good_max:.2f}      {bad_min:.2f}", flush=True)
     line = f"{'mean':12s}"
     for values in means.values():
         obj_mean, pt_mean = np.mean(values, axis=0)
-        line += f" | {'':16s} {obj_mean:<20.3f} {pt_mean:<20.3f}"
+        line += f" | {'':16s} {obj_mean:<22.3f} {pt_mean:<22.3f}"
     print(line)
 
 
