@@ -7,14 +7,20 @@ its nearest reference points), its local normal deviation from those points' nor
 (reference surface with no sample point near it, charged to the rim points that border it), smoothed over
 neighbours. Several references: the per-point minimum.
 
-Without references (zero-shot) the cloud is compared with its own mirror image: a reflection registered onto it
-like a reference finds the best mirror plane. Symmetric parts match themselves and sharp CAD edges have mirrored
-twins, so only asymmetric deviations (a defect: it is at one place only) score. Clouds with no mirror symmetry fall
-back to local surface variation, which is weaker and fires on sharp edges. ``score_many`` without references
-scores each cloud of a batch against the others instead (a point is anomalous when no peer has surface there).
+Without references (zero-shot) a point is anomalous when its surface has no twin in the same cloud. Two kinds
+of twin count, and a point must lack both: its mirror twin (a reflection of the cloud registered onto it like a
+reference finds the best mirror plane; the deviation from it is measured like a reference's) and a look-alike
+elsewhere (the local shape, described by rotation-invariant moments of the neighbours' heights over the tangent
+plane at a few radii, matched against the same description of other places more than ``twin_exclusion`` point
+spacings away). Symmetric parts and repeated features (edges along their length, patterns of holes, the four
+corners of a plate) find twins; a defect is at one place only and finds neither. Parts without a mirror plane
+rely on the look-alikes alone. ``score_many`` without references scores each cloud of a batch against the others
+instead (a point is anomalous when no peer has surface there).
 
 Distances are measured in units of the reference's own surface noise (the same distance measured between two
 interleaved halves of the reference), so ``score >= 0.5`` means anomalous without a per-dataset threshold.
+Zero-shot look-alike distances are divided by their median over the cloud and multiplied by ``rarity_scale`` to
+share that scale.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ def _cube_rotations() -> np.ndarray:
 _CUBE = _cube_rotations()
 _CACHED_REFERENCES = 8
 _RIM_POINTS = 5  # test points charged with each missing reference point's gap
+_TWINS = 3  # zero-shot: a place's rarity is its distance to the third nearest look-alike
+_FILL_WEIGHT = 0.3  # weight of the ring fill fractions against the height moments in a local description
+_SPREAD = 4  # every point takes the mean rarity of this many nearest described centres
 
 
 @dataclass
@@ -199,9 +208,10 @@ class PointCloudExpert:
     score is the mean of the top ``top_fraction`` of point scores. Reference surface missing from the sample by
     more than ``hole_spacings`` point spacings counts as a hole. Deviations are divided by the reference's noise
     and mapped to [0, 1] by a logistic centred at ``threshold`` noise units with scale ``width``.
-    ``n_peers`` is how many other clouds of a batch each is compared with in zero-shot ``score_many``;
-    ``mirror_tolerance`` (point spacings) is the largest mirror misfit that counts as symmetric, and
-    ``variation_scale`` divides the surface-variation fallback (relative to its median) to share the logistic.
+    ``n_peers`` is how many other clouds of a batch each is compared with in zero-shot ``score_many``.
+    Zero-shot look-alikes: the local shape is described at ``twin_radii`` (point spacings) around
+    ``twin_centres`` places of the cloud, and a place's rarity is its descriptor distance to the third nearest
+    place farther than ``twin_exclusion`` spacings away, over its median, times ``rarity_scale``.
     """
 
     k_plane: int = 10
@@ -213,8 +223,10 @@ class PointCloudExpert:
     max_regions: int = 3
     n_peers: int = 4
     normal_weight: float = 1.0
-    mirror_tolerance: float = 1.0
-    variation_scale: float = 3.0
+    twin_radii: tuple[float, ...] = (8.0, 16.0, 24.0)
+    twin_exclusion: float = 25.0
+    twin_centres: int = 2000
+    rarity_scale: float = 3.0
     seed: int = 0
     _prepared_: dict[int, tuple[PointCloudSample, _Reference]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -257,27 +269,21 @@ class PointCloudExpert:
         return self._result(test, raw_map, tuple(notes), {"noise": float(np.median([r.noise for r in refs]))})
 
     def _score_mirrored(self, cloud: PointCloudSample) -> ExpertResult:
-        """Zero-shot: compare the cloud with its best-fitting mirror image (a reflection registered onto the
-        cloud like a reference, which finds the best mirror plane). Symmetric parts match themselves and sharp
-        edges have mirrored twins; a defect has none (its mirror image also marks where the defect is not, so
-        point maps carry a ghost)."""
+        """Zero-shot: each point's deviation from the cloud's best-fitting mirror image (a reflection registered
+        onto the cloud like a reference, which finds the best mirror plane), capped by its rarity among the
+        cloud's own local shapes (:func:`_rarity`). A point scores only when it has neither a mirror twin nor a
+        look-alike elsewhere in the cloud."""
         target = self._prepare(cloud, self.k_smooth)
         flipped = cloud.points * np.array([-1.0, 1.0, 1.0])  # any reflection: registration finds the plane
         matrix, cost = register(flipped, target.surface, seed=self.seed)
-        mirrored = _apply(matrix, flipped)
+        reflected = self._prepare(PointCloudSample(_apply(matrix, flipped)))
         test = target.surface
-        meta: dict[str, Any] = {"mirror_cost": cost / test.spacing}
-        if cost <= self.mirror_tolerance * test.spacing:
-            reflected = self._prepare(PointCloudSample(mirrored))
-            raw_map = self._deviation(test, reflected.surface, reflected.noise)
-            note = f"zero-shot: compared with its mirror image (misfit {cost / test.spacing:.2f} point spacings)"
-            return self._result(test, raw_map, (note,), {**meta, "noise": reflected.noise})
-        assert test.neighbours is not None
-        variation = _surface_variation(test.points[test.neighbours])
-        raw_map = variation[test.neighbours].mean(axis=1) / max(float(np.median(variation)), 1e-12)
-        notes = (f"zero-shot: no mirror symmetry (misfit {cost / test.spacing:.2f} point spacings); scored by local "
-                 "surface variation, which also fires on sharp edges: give a normal reference for reliable scores",)
-        return self._result(test, raw_map / self.variation_scale, notes, meta)
+        mirror = self._deviation(test, reflected.surface, reflected.noise)
+        rarity = _rarity(test, self.twin_radii, self.twin_exclusion, self.twin_centres, self.seed)
+        raw_map = np.minimum(mirror, self.rarity_scale * rarity)
+        note = (f"zero-shot: a point scores when it has neither a mirror twin (best mirror plane misfit "
+                f"{cost / test.spacing:.2f} point spacings) nor a look-alike elsewhere in the cloud")
+        return self._result(test, raw_map, (note,), {"mirror_cost": cost / test.spacing, "noise": reflected.noise})
 
     def _reference(self, ref: PointCloudSample) -> _Reference:
         """The prepared reference, kept for the last few reference objects (the same ones are passed per sample)."""
@@ -341,11 +347,52 @@ class PointCloudExpert:
                             meta=meta)
 
 
-def _surface_variation(neighbourhoods: np.ndarray) -> np.ndarray:
-    """Smallest covariance eigenvalue over their sum, per ``(N, k, 3)`` neighbourhood (0 on a plane)."""
-    centred = neighbourhoods - neighbourhoods.mean(axis=1, keepdims=True)
-    values = np.linalg.eigvalsh(np.einsum("nki,nkj->nij", centred, centred))
-    return values[:, 0] / np.maximum(values.sum(axis=1), np.finfo(float).tiny)
+def _ring_moments(surface: _Surface, centres: np.ndarray, radius: float, n_rings: int = 3) -> np.ndarray:
+    """Rotation-invariant description of the surface within ``radius`` of each centre point: the neighbours'
+    heights over the centre's tangent plane (normal oriented so that their sum is not positive: bumps and pits
+    alike), in ``n_rings`` equal-area rings, as mean, spread and fill (count over its median; low at a boundary)
+    per ring."""
+    assert surface.normals is not None
+    points = surface.points
+    k = min(len(points), int(4.0 * (radius / surface.spacing) ** 2) + 50)  # about twice the expected count
+    dist, nbrs = surface.tree.query(points[centres], k=k, distance_upper_bound=radius, workers=-1)
+    inside = np.isfinite(dist)
+    offsets = points[np.where(inside, nbrs, 0)] - points[centres, None, :]
+    height = np.einsum("nkj,nj->nk", offsets, surface.normals[centres]) / radius
+    height *= np.where((height * inside).sum(axis=1) > 0, -1.0, 1.0)[:, None]
+    ring = np.minimum((dist[inside] / radius) ** 2 * n_rings, n_rings - 1).astype(np.intp)
+    bins = (np.nonzero(inside)[0] * n_rings + ring, len(centres) * n_rings)
+    count = np.bincount(bins[0], minlength=bins[1]).reshape(-1, n_rings)
+    mean = np.bincount(bins[0], height[inside], bins[1]).reshape(-1, n_rings) / np.maximum(count, 1)
+    square = np.bincount(bins[0], height[inside] ** 2, bins[1]).reshape(-1, n_rings) / np.maximum(count, 1)
+    spread = np.sqrt(np.maximum(square - mean**2, 0.0))
+    fill = _FILL_WEIGHT * count / max(float(np.median(count.sum(axis=1))) / n_rings, 1.0)
+    return np.stack([mean, spread, fill], axis=2).reshape(len(centres), -1)
+
+
+def _rarity(surface: _Surface, radii: Sequence[float], exclusion: float, n_centres: int, seed: int) -> np.ndarray:
+    """How unlike anything elsewhere in the cloud each point's surroundings are, relative to the cloud's median.
+
+    ``n_centres`` points (a fixed draw by index, so the same for any pose) are described by :func:`_ring_moments`
+    at each of ``radii`` point spacings; a centre's rarity is the descriptor distance to its ``_TWINS``-th nearest
+    centre farther than ``exclusion`` spacings away. Every point takes the mean over its nearest centres.
+    """
+    from scipy.spatial.distance import cdist
+
+    n = len(surface.points)
+    centres = np.sort(np.random.default_rng(seed).choice(n, min(n_centres, n), replace=False))
+    described = np.hstack([_ring_moments(surface, centres, r * surface.spacing) for r in radii])
+    distance = cdist(described, described)
+    near = cdist(surface.points[centres], surface.points[centres], "sqeuclidean") < (exclusion * surface.spacing) ** 2
+    distance[near] = np.inf
+    twins = min(_TWINS, len(centres)) - 1
+    rarity = np.partition(distance, twins, axis=1)[:, twins]
+    finite = np.isfinite(rarity)
+    if not finite.any():  # a cloud smaller than the exclusion radius has nothing to compare with
+        return np.ones(n)
+    rarity = np.where(finite, rarity, rarity[finite].max()) / max(float(np.median(rarity[finite])), 1e-12)
+    _, nearest = cKDTree(surface.points[centres]).query(surface.points, k=min(_SPREAD, len(centres)), workers=-1)
+    return rarity[nearest.reshape(n, -1)].mean(axis=1)
 
 
 def _logistic(x: np.ndarray, centre: float, width: float) -> np.ndarray:
