@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--category", help="only this category")
     p.add_argument("--shots", type=_count(0), default=1, help="normal references per sample, k-shot (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the reference draw and of --limit (default 0)")
+    p.add_argument("--zero-shot", choices=["batch", "alone"], default="batch",
+                   help="with --shots 0: score each category's samples together, so the expert compares them with "
+                        "each other (batch, default), or each sample by itself (alone)")
     p.add_argument("--mode", choices=["local", "vlm", "hybrid"], default="local", help="default: local")
     p.add_argument("--model", help="VLM model name (default: $GENAD_MODEL, then $OPENAI_MODEL)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $GENAD_BASE_URL, then $OPENAI_BASE_URL)")
@@ -83,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         model=args.model, base_url=args.base_url, out=args.out, report=args.report, cache=args.cache,
         limit=args.limit, workers=args.threads, processes=args.workers if args.workers > 1 else 0,
         scheduler=args.scheduler, keep_errors=args.keep_errors, errors_as=args.errors_as,
-        ci_resamples=args.ci_resamples, progress=not args.quiet,
+        ci_resamples=args.ci_resamples, zero_shot=args.zero_shot, progress=not args.quiet,
     )
     print(format_table(summary))
     for line in format_failures(summary, cache=args.cache):
@@ -97,7 +100,7 @@ def run_eval(
     mode: str = "local", model: str | None = None, base_url: str | None = None, out: Path | None = None,
     report: Path | None = None, cache: Path | None = None, limit: int | None = None, workers: int = 1,
     processes: int = 0, scheduler: Any = None, keep_errors: bool = False, errors_as: str = "wrong",
-    ci_resamples: int = 200, progress: bool = True,
+    ci_resamples: int = 200, zero_shot: str = "batch", progress: bool = True,
 ) -> dict[str, Any]:
     """Run the evaluation and write the files; returns the metrics.json document.
 
@@ -118,10 +121,13 @@ def run_eval(
         client = CachedClient(inner, Path(cache) / "replies.sqlite") if cache is not None else inner
     detector = Detector(client=client, mode=mode)  # type: ignore[arg-type]
     runner = Runner(detector, shots=shots, seed=seed, cache_dir=cache, limit=limit, workers=workers,
-                    processes=processes, scheduler=scheduler, keep_errors=keep_errors, progress=progress)
+                    processes=processes, scheduler=scheduler, keep_errors=keep_errors,
+                    zero_shot=zero_shot, progress=progress)  # type: ignore[arg-type]
     records = runner.run(dataset)
     summary = summarize(dataset, records, mode=mode, shots=shots, errors=errors_as, ci_resamples=ci_resamples,
                         progress=progress)
+    if shots == 0 and dataset.format != "nab":
+        summary["zero_shot"] = zero_shot
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=2) + "\n")
@@ -149,7 +155,8 @@ def format_table(summary: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    title = f"{summary['format']} · mode={summary['mode']} · shots={summary['shots']} · {summary['dataset']}"
+    zero_shot = f" ({summary['zero_shot']})" if "zero_shot" in summary else ""
+    title = f"{summary['format']} · mode={summary['mode']} · shots={summary['shots']}{zero_shot} · {summary['dataset']}"
     return title + "\n" + "\n".join(lines)
 
 

@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from copy import copy
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from genad import errors as errors_module
 from genad import metrics
 from genad._registry import get_modality
 from genad._report import AnomalyReport, Usage
@@ -209,6 +210,10 @@ class Runner:
         Without ``scheduler``: start a local Dask cluster of this many worker processes for the run (0: none).
     keep_errors
         Serve stored failures (``status="error"`` reports) from the store instead of scoring those samples again.
+    zero_shot
+        With ``shots=0``: ``"batch"`` (default) scores each category's samples together, so an expert that offers
+        mutual scoring compares them with each other (``Detector.detect_many``: what the benchmarks call
+        zero-shot); ``"alone"`` scores each sample by itself, with nothing to compare it with.
     progress
         Show a progress bar.
     on_result
@@ -230,6 +235,7 @@ class Runner:
     scheduler: Any = None
     processes: int = 0
     keep_errors: bool = False
+    zero_shot: Literal["batch", "alone"] = "batch"
     progress: bool = True
     on_result: Callable[[EvalRecord, bool], None] | None = field(default=None, repr=False)
 
@@ -242,6 +248,8 @@ class Runner:
             raise InputError(f"processes must be 0 or more, got {self.processes}")
         if self.limit is not None and self.limit < 1:
             raise InputError(f"limit must be at least 1, got {self.limit}")
+        if self.zero_shot not in ("batch", "alone"):
+            raise InputError(f"zero_shot must be 'batch' or 'alone', not {self.zero_shot!r}")
 
     def run_key(self, dataset: Dataset) -> str:
         """A hash of what decides each sample's result: data root and format, mode, model, shots, seed, the genad
@@ -254,6 +262,8 @@ class Runner:
         mode = self.detector.resolved_mode()
         settings = [str(Path(dataset.root).resolve()), dataset.format, mode, model, prompt, self.shots, self.seed,
                     __version__]
+        if self._batches(dataset, mode):
+            settings.append("zero-shot batch")
         if mode in ("local", "hybrid"):
             settings += [_describe_expert(self.detector, m) for m in sorted({it.modality for it in dataset})]
         if dataset.format == "nab":
@@ -315,14 +325,15 @@ class Runner:
                 finish(i, stored_report, True)
             else:
                 todo.append(i)
-        jobs = [(i, planned[i][0], planned[i][1]) for i in todo]
+        jobs = self._jobs(planned, todo, self._batches(dataset, self.detector.resolved_mode()))
         results: Generator[tuple[int, AnomalyReport], None, None]
         if self.scheduler is not None or self.processes > 0:
             results = self._on_dask(detector, jobs)
         elif self.workers > 1:
             results = self._in_threads(detector, jobs)
         else:
-            results = ((i, score_item(detector, item, refs)) for i, item, refs in jobs)
+            results = ((i, report) for job in jobs for i, report in zip(job[0], score_job(detector, *job[1:]),
+                                                                          strict=True))
         try:
             for i, report in results:
                 finish(i, _float32_map(report), False)
@@ -333,19 +344,35 @@ class Runner:
                 store.close()
         return [records[i] for i in sorted(records)]
 
-    def _in_threads(self, detector: Any, jobs: list[tuple[int, EvalItem, tuple[Any, ...]]]
-                    ) -> Generator[tuple[int, AnomalyReport], None, None]:
+    def _batches(self, dataset: Dataset, mode: str) -> bool:
+        """Whether zero-shot categories are scored as batches (local and hybrid mode; NAB scores files alone)."""
+        return self.shots == 0 and self.zero_shot == "batch" and mode != "vlm" and dataset.format != "nab"
+
+    @staticmethod
+    def _jobs(planned: list[tuple[EvalItem, tuple[Any, ...], tuple[str, ...]]], todo: list[int],
+              batches: bool) -> list[Job]:
+        """One job per sample to score; with ``batches``, one job per category with a sample to score, holding
+        all of the category's samples (a batch's scores depend on every member, so it is scored whole)."""
+        if not batches:
+            return [((i,), (planned[i][0],), planned[i][1]) for i in todo]
+        categories = {planned[i][0].category for i in todo}
+        jobs = []
+        for category in sorted(categories):
+            members = tuple(i for i, (item, _, _) in enumerate(planned) if item.category == category)
+            jobs.append((members, tuple(planned[i][0] for i in members), ()))
+        return jobs
+
+    def _in_threads(self, detector: Any, jobs: list[Job]) -> Generator[tuple[int, AnomalyReport], None, None]:
         with ThreadPoolExecutor(self.workers) as pool:
-            futures = {pool.submit(score_item, detector, item, refs): i for i, item, refs in jobs}
+            futures = {pool.submit(score_job, detector, items, refs): members for members, items, refs in jobs}
             try:
                 for future in as_completed(futures):
-                    yield futures[future], future.result()
+                    yield from zip(futures[future], future.result(), strict=True)
             finally:
                 for future in futures:
                     future.cancel()
 
-    def _on_dask(self, detector: Any, jobs: list[tuple[int, EvalItem, tuple[Any, ...]]]
-                 ) -> Generator[tuple[int, AnomalyReport], None, None]:
+    def _on_dask(self, detector: Any, jobs: list[Job]) -> Generator[tuple[int, AnomalyReport], None, None]:
         """Score ``jobs`` on a Dask cluster: the detector is sent to every worker once, each sample is one task,
         and the reports come back here in completion order."""
         try:
@@ -369,14 +396,14 @@ class Runner:
                 raise ConfigurationError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
         else:
             client = self.scheduler
-        futures: dict[Any, int] = {}
+        futures: dict[Any, tuple[int, ...]] = {}
         try:
             remote = client.scatter(detector, broadcast=True, hash=False)
-            for i, item, refs in jobs:
-                futures[client.submit(score_item, remote, item, refs, pure=False)] = i
+            for members, items, refs in jobs:
+                futures[client.submit(score_job, remote, items, refs, pure=False)] = members
             for future in dask_completed(list(futures)):
-                i = futures.pop(future)
-                yield i, future.result()
+                members = futures.pop(future)
+                yield from zip(members, future.result(), strict=True)
                 future.release()
         finally:
             if futures:
@@ -385,6 +412,31 @@ class Runner:
                 client.close()
             if cluster is not None:
                 cluster.close()
+
+
+Job = tuple[tuple[int, ...], tuple[EvalItem, ...], tuple[Any, ...]]
+"""Positions in the plan, their items and the references: one sample, or a zero-shot batch of a category."""
+_NOT_THE_SAMPLES = (BackendError, ConfigurationError)
+
+
+def score_job(detector: Any, items: tuple[EvalItem, ...], refs: tuple[Any, ...]) -> list[AnomalyReport]:
+    """The reports of one job: :func:`score_item` for one sample; for a zero-shot batch, ``detect_many`` over the
+    items (one category, one modality), so the expert scores them together. A batch member's backend or
+    configuration error is raised, as :func:`score_item` does."""
+    if len(items) == 1 and refs:
+        return [score_item(detector, items[0], refs)]
+    if len(items) == 1 or not hasattr(detector, "detect_many"):
+        return [score_item(detector, item, refs) for item in items]
+    first = items[0]
+    reports = detector.detect_many([it.sample for it in items], category=first.category, modality=first.modality,
+                                   progress=False, errors="return")
+    out = []
+    for item, report in zip(items, reports, strict=True):
+        error = getattr(errors_module, report.error_type or "", None)
+        if not report.ok and isinstance(error, type) and issubclass(error, _NOT_THE_SAMPLES):
+            raise error(report.error or "")
+        out.append(report if report.ok else report.replace(modality=item.modality, source=item.name))
+    return out
 
 
 def score_item(detector: Any, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
