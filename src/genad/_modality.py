@@ -85,6 +85,10 @@ class Modality(Protocol[SampleT]):
         """``genad eval``'s metrics for one category's scored records."""
         ...
 
+    def pooled_metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
+        """``genad eval``'s metrics over every category's records at once (e.g. every frame of every clip)."""
+        ...
+
     def roc_points(self, records: Sequence[EvalRecord]) -> tuple[np.ndarray, np.ndarray]:
         """Labels and scores of the units an ROC curve is drawn over (samples, frames, rows)."""
         ...
@@ -165,6 +169,10 @@ class ModalityBase:
         scores = [r.report.score or 0.0 for r in records]
         return {"sample_auroc": metrics.auroc(labels, scores), "sample_ap": metrics.average_precision(labels, scores),
                 "f1_max": metrics.f1_max(labels, scores)}
+
+    def pooled_metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
+        """None by default: the mean over categories says enough."""
+        return {}
 
     def roc_points(self, records: Sequence[EvalRecord]) -> tuple[np.ndarray, np.ndarray]:
         """One point per sample."""

@@ -36,7 +36,8 @@ _BUILTIN = (
 else, an ``(N, 3)`` float array a point cloud before an image, an ``(H, W, 3)`` array an image before a video."""
 _PLAIN_SUFFIXES = (".txt", ".npy")
 _MEMBERS = ("name", "suffixes", "anomaly_phrase", "coordinates", "accepts", "load", "default_renderer",
-            "default_expert", "check_dependencies", "picture", "plot", "metrics", "roc_points", "eval_picture")
+            "default_expert", "check_dependencies", "picture", "plot", "metrics", "pooled_metrics", "roc_points",
+            "eval_picture")
 
 _lock = threading.Lock()
 _modalities: dict[str, Modality[Any]] = {}

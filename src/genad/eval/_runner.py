@@ -544,7 +544,9 @@ def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: 
     Notes
     -----
     NAB scores in ``mean`` are the corpus score over all files (thresholds optimised on the whole corpus, as NAB
-    does), not a mean of per-category scores, and have no interval.
+    does), not a mean of per-category scores, and have no interval. Each modality's
+    :meth:`~genad.Modality.pooled_metrics` over all categories at once (video: ``frame_auroc_pooled``, every frame
+    of every clip) join ``mean`` too.
     """
     from tqdm import tqdm
 
@@ -593,6 +595,9 @@ def summarize(dataset: Dataset, records: list[EvalRecord], *, mode: str, shots: 
     mean = {k: float(np.mean(v)) for k, v in collected.items()}
     if dataset.format == "nab":
         mean.update(_nab(counted))
+    for name in sorted({r.item.modality for r in counted}):
+        pooled = get_modality(name).pooled_metrics([r for r in counted if r.item.modality == name])
+        mean.update({k: float(v) for k, v in pooled.items() if np.isfinite(v)})
     ordered = {k: mean[k] for k in dict.fromkeys(k for block in categories.values() for k in block) if k in mean}
     ordered.update({k: v for k, v in mean.items() if k not in ordered})
     usage = sum((r.report.usage for r in records), Usage())

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from genad import metrics
 from genad._modality import ModalityBase
 from genad._report import AnomalyReport
 from genad._sample import load_with
@@ -82,18 +83,19 @@ class VideoModality(ModalityBase):
         return stack(images, background=(40, 40, 40))
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
-        """Frame AUROC over the frames of all clips pooled."""
-        from genad import metrics
+        """Frame AUROC over the frames of the category's clips (a clip per category in UCSD's layout; ``nan``
+        for a clip that is anomalous throughout)."""
+        labels, scores = self.roc_points(records)
+        return {"frame_auroc": metrics.auroc(labels, scores)}
 
-        labelled = [r for r in records if r.item.frame_labels is not None]
-        labels = [np.asarray(r.item.frame_labels) for r in labelled]
-        scores = [metrics.dense_scores(r.report, len(x)) for r, x in zip(labelled, labels, strict=True)]
-        return {"frame_auroc": metrics.frame_auroc(labels, scores)}
+    def pooled_metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
+        """Frame AUROC over every frame of every clip (``frame_auroc_pooled``): defined even when a clip is
+        anomalous throughout, and it needs scores that compare across clips."""
+        labels, scores = self.roc_points(records)
+        return {"frame_auroc_pooled": metrics.auroc(labels, scores)}
 
     def roc_points(self, records: Sequence[EvalRecord]) -> tuple[np.ndarray, np.ndarray]:
         """One point per frame."""
-        from genad import metrics
-
         labelled = [r for r in records if r.item.frame_labels is not None]
         labels = [np.asarray(r.item.frame_labels) for r in labelled]
         scores = [metrics.dense_scores(r.report, len(x)) for r, x in zip(labelled, labels, strict=True)]
