@@ -134,15 +134,15 @@ def draw_regions(rendering: Rendering, regions: Sequence[Region]) -> list[np.nda
 def draw_report(report: AnomalyReport, pixels: np.ndarray) -> np.ndarray:
     """An image report drawn on its image: the anomaly map as a heatmap, mask outlines and boxes.
 
+    Each region with a mask gets its outline, each region with a box its rectangle, tagged with its number,
+    label and confidence and coloured by source (see :data:`SOURCE_COLOURS`).
+
     Parameters
     ----------
     report
         A report whose regions are in the image's pixels.
     pixels
         The image, RGB uint8 ``(H, W, 3)``.
-
-    Each region with a mask gets its outline, each region with a box its rectangle, tagged with its number,
-    label and confidence and coloured by source (see :data:`SOURCE_COLOURS`).
     """
     canvas = np.array(pixels, dtype=np.uint8, copy=True)
     if report.anomaly_map is not None and np.ndim(report.anomaly_map) == 2:
