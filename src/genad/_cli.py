@@ -253,6 +253,9 @@ def _run_detect(args: argparse.Namespace) -> int:
             print(f"  error: {report.error_type}: {report.error}")
         if report.explanation:
             print(report.explanation)
+        if report.ok:
+            print("  confidence:", "not stated" if report.confidence is None else
+                  f"{report.confidence:.2f} (how often verdicts like this one were right; see the notes)")
         for region in report.regions:
             print("  ", region)
         for note in report.notes:

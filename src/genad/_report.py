@@ -238,6 +238,8 @@ class AnomalyReport:
         parts = [verdict, f"score={self.score:.3f}" if self.score is not None else "score=None"]
         if self.anomaly_type:
             parts.append(f"type={self.anomaly_type!r}")
+        if self.confidence is not None:
+            parts.append(f"confidence={self.confidence:.2f}")
         parts.append(f"regions={len(self.regions)}")
         parts.append(f"modality={self.modality!r}")
         parts.append(f"mode={self.mode!r}")
