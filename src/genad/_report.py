@@ -27,7 +27,15 @@ Status = Literal["ok", "error"]
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens and requests spent on one report (zero when no VLM was called)."""
+    """Tokens and requests spent on one report (zero when no VLM was called); reports' usages add up with ``+``.
+
+    Parameters
+    ----------
+    prompt_tokens, completion_tokens
+        Tokens sent and received.
+    requests
+        Requests made, re-asks included.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -47,16 +55,29 @@ class Usage:
 
 @dataclass(frozen=True, eq=False)
 class Region:
-    """Where an anomaly is, always in the sample's own coordinates.
+    """Where an anomaly is, always in the sample's own coordinates; the fields that fit the modality are set.
 
-    Exactly the fields that fit the modality are set:
-
-    - images: ``box`` as ``(x0, y0, x1, y1)`` pixels (and optionally ``mask``, a boolean array of the image's size);
-    - point clouds: ``indices`` of the points;
-    - videos: ``interval`` as inclusive ``(first_frame, last_frame)``, ``span`` in seconds;
-    - series: ``interval`` as inclusive positions ``(start, end)``, ``span`` as index labels (timestamps).
-
-    ``view`` is the rendered image the VLM pointed at (0-based), when it came from a VLM.
+    Parameters
+    ----------
+    box
+        Images: ``(x0, y0, x1, y1)`` in pixels.
+    mask
+        Images: a boolean array of the image's size.
+    indices
+        Point clouds: indices of the points.
+    interval
+        Videos: inclusive ``(first_frame, last_frame)``; series: inclusive positions ``(start, end)``; a
+        plug-in's 1-D coordinates (audio samples) likewise.
+    span
+        The interval's ends in the sample's own units: seconds for videos, index labels (timestamps) for series.
+    label
+        What the anomaly is ("scratch").
+    confidence
+        How sure its source is, 0 to 1.
+    source
+        ``"vlm"``, ``"expert"`` or ``"hybrid"`` (an expert's candidate the VLM confirmed).
+    view
+        The rendered image the VLM pointed at (0-based), when it came from a VLM.
     """
 
     box: tuple[float, float, float, float] | None = None
@@ -135,12 +156,39 @@ class Region:
 
 @dataclass(frozen=True, eq=False)
 class AnomalyReport:
-    """A checkable verdict on one sample.
+    """A checkable verdict on one sample; in a notebook it shows itself with its picture.
 
-    ``score`` is in [0, 1], higher is more anomalous; ``is_anomalous`` is the verdict. ``status`` is ``"error"``
-    when detection failed (then ``error`` says why and the verdict fields are ``None``). ``model`` is ``None``
-    when no VLM was used (local expert only). ``anomaly_map`` is the expert's dense score in native
-    coordinates (pixels, points, frames or positions) when an expert ran.
+    Parameters
+    ----------
+    is_anomalous
+        The verdict (``None`` when detection failed).
+    score
+        In [0, 1], higher is more anomalous.
+    anomaly_type
+        A short name ("scratch", "missing part"), or ``None``.
+    regions
+        Where, in the sample's own coordinates (see :class:`Region`).
+    explanation
+        Why, in words.
+    modality, source
+        The modality's name and where the sample came from (a path), or ``None``.
+    mode, model, prompt_strategy
+        How it was made: ``"local"``, ``"vlm"`` or ``"hybrid"``; the VLM (``None`` when none was used); the
+        prompt builder's name.
+    usage, latency_s
+        Tokens and requests spent, and seconds taken.
+    status, error, error_type
+        ``"ok"``, or ``"error"`` with the failure's message and type (then the verdict fields are ``None``).
+    raw
+        The VLM's replies, separated by ``---`` lines.
+    expert_score, vlm_score
+        Each side's score in hybrid mode.
+    confidence
+        How often verdicts like this one were right, 0 to 1, when the expert states it (see its notes).
+    notes
+        What a reader should know: what was clipped or dropped, how the score was calibrated.
+    anomaly_map
+        The expert's dense scores in native coordinates (pixels, points, frames or positions) when one ran.
     """
 
     is_anomalous: bool | None
