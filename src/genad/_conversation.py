@@ -51,7 +51,19 @@ FOLLOWUP_SCHEMA: dict[str, Any] = _followup_schema()
 
 @dataclass(frozen=True)
 class Turn:
-    """One round: its kind, the text sent (empty for the first detection), the reply text and its usage."""
+    """One round of a conversation.
+
+    Parameters
+    ----------
+    kind
+        ``"detect"``, ``"verify"`` or ``"ask"``.
+    question
+        The text sent (empty for the first detection).
+    reply
+        The reply's text.
+    usage
+        What the round cost.
+    """
 
     kind: TurnKind
     question: str
@@ -61,7 +73,15 @@ class Turn:
 
 @dataclass(frozen=True, eq=False)
 class FollowUp:
-    """What a follow-up question gave: the answer in plain words and the updated report."""
+    """What a follow-up question gave.
+
+    Parameters
+    ----------
+    answer
+        The answer in plain words.
+    report
+        The updated report.
+    """
 
     answer: str
     report: AnomalyReport
@@ -101,9 +121,27 @@ class Conversation:
                rules: Sequence[str] | None = None, modality: str | None = None) -> Conversation:
         """Take up a saved report: the next :meth:`ask` carries the report's images and its verdict.
 
-        Pass the inputs of the original detection (``sample`` defaults to the report's source path): the first
-        prompt is rebuilt from them, and the report itself, written in the answer contract, stands for the earlier
-        replies (so a verified or already discussed report is resumed as it ended).
+        Pass the inputs of the original detection: the first prompt is rebuilt from them, and the report itself,
+        written in the answer contract, stands for the earlier replies (so a verified or already discussed report
+        is resumed as it ended).
+
+        Parameters
+        ----------
+        detector
+            The detector that answers (it needs a VLM).
+        report
+            The saved report.
+        sample
+            The inspected sample; defaults to the report's source path.
+        task, category, references, criteria, rules, modality
+            The rest of the original detection's inputs.
+
+        Raises
+        ------
+        InputError
+            When the report failed or has no source path and no ``sample`` is given.
+        ConfigurationError
+            When the detector runs in local mode.
         """
         if not report.ok:
             raise InputError("a failed report has no verdict to discuss")
@@ -147,9 +185,23 @@ class Conversation:
 
     def turn(self, kind: TurnKind, text: str, schema: dict[str, Any], read: Callable[[Reply], T], *,
              question: str | None = None) -> Asked[T]:
-        """Send ``text`` after the dialogue so far, read the reply with ``read`` (one re-ask on a
-        :class:`~genad.errors.ParseError`), and record the round (as ``question`` when given). The report is left
-        as it is."""
+        """Send a text after the dialogue so far, read the reply and record the round.
+
+        The report is left as it is.
+
+        Parameters
+        ----------
+        kind
+            The round's kind.
+        text
+            The user turn to send.
+        schema
+            The JSON schema the reply should follow.
+        read
+            Reads the reply (one re-ask on a :class:`~genad.errors.ParseError`).
+        question
+            Recorded as the round's question instead of ``text``, when given.
+        """
         asked = ask(self.exchange.client, [*self._messages, Message("user", (text,))], schema, read)
         self._record(kind, text, asked.replies, question)
         return asked
@@ -159,6 +211,16 @@ class Conversation:
 
         The question goes with every earlier turn and the same images. A reply that cannot be read even after
         one re-ask leaves the verdict as it was (with a note) and returns the reply's text as the answer.
+
+        Parameters
+        ----------
+        question
+            The question, in plain words.
+
+        Raises
+        ------
+        InputError
+            When the question is empty.
         """
         if not question.strip():
             raise InputError("the question is empty")

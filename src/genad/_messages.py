@@ -13,7 +13,17 @@ __all__ = ["ImagePart", "Message", "messages_digest"]
 
 @dataclass(frozen=True)
 class ImagePart:
-    """An encoded image (PNG or JPEG bytes) inside a message."""
+    """An encoded image (PNG or JPEG bytes) inside a message.
+
+    Parameters
+    ----------
+    data
+        The encoded bytes.
+    mime
+        ``"image/png"`` or ``"image/jpeg"``.
+    width, height
+        The image's size in pixels.
+    """
 
     data: bytes
     mime: str
@@ -22,7 +32,22 @@ class ImagePart:
 
     @classmethod
     def from_array(cls, image: np.ndarray, *, format: Literal["png", "jpeg"] = "png", quality: int = 95) -> ImagePart:
-        """Encode an RGB uint8 array: PNG (lossless, for flat-colour plots) or JPEG (quality 95, for photos)."""
+        """Encode an RGB uint8 array as PNG or JPEG.
+
+        Parameters
+        ----------
+        image
+            RGB uint8, ``(H, W, 3)``.
+        format
+            ``"png"`` (lossless, for flat-colour plots) or ``"jpeg"`` (for photos).
+        quality
+            The JPEG quality (95 by default).
+
+        Raises
+        ------
+        ValueError
+            When the image cannot be encoded.
+        """
         import cv2
 
         bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
@@ -40,7 +65,15 @@ class ImagePart:
 
 @dataclass(frozen=True)
 class Message:
-    """One chat turn: a role and an ordered mix of text and images."""
+    """One chat turn: a role and an ordered mix of text and images.
+
+    Parameters
+    ----------
+    role
+        ``"system"``, ``"user"`` or ``"assistant"``.
+    content
+        Texts and :class:`ImagePart` images, in order.
+    """
 
     role: Literal["system", "user", "assistant"]
     content: tuple[str | ImagePart, ...]
@@ -52,11 +85,27 @@ class Message:
 
     @property
     def images(self) -> list[ImagePart]:
+        """The image parts, in order."""
         return [p for p in self.content if isinstance(p, ImagePart)]
 
 
 def messages_digest(model: str, messages: list[Message], extra: str = "") -> str:
-    """A stable SHA-256 of the model name, the messages (image bytes included) and ``extra`` (e.g. the schema)."""
+    """A stable SHA-256 of the model name, the messages (image bytes included) and an extra text.
+
+    Parameters
+    ----------
+    model
+        The model name.
+    messages
+        The messages, image bytes included.
+    extra
+        Any other text the digest depends on (e.g. the schema).
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     h = hashlib.sha256()
     h.update(model.encode())
     for m in messages:

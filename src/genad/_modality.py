@@ -50,14 +50,29 @@ class Modality(Protocol[SampleT]):
     coordinates: str
 
     def accepts(self, obj: object) -> bool:
-        """Whether ``obj`` (an in-memory object, or a path with no known suffix) is a sample of this modality."""
+        """Whether an object is a sample of this modality.
+
+        Parameters
+        ----------
+        obj
+            An in-memory object, or a path with no known suffix.
+        """
         ...
 
     def load(self, obj: object, *, name: str | None = None) -> SampleT:
         """A validated sample from a path, an in-memory object or a sample of this modality (returned as it is).
 
-        ``name`` overrides the sample's name (a path the object was read from). Raises
-        :class:`~genad.errors.InputError` subclasses on bad input.
+        Parameters
+        ----------
+        obj
+            A path, an in-memory object or a sample of this modality.
+        name
+            Overrides the sample's name (a path the object was read from).
+
+        Raises
+        ------
+        InputError
+            Its subclasses, on bad input.
         """
         ...
 
@@ -70,15 +85,42 @@ class Modality(Protocol[SampleT]):
         ...
 
     def check_dependencies(self, component: Component) -> None:
-        """Raise :class:`~genad.errors.MissingDependencyError` when ``component`` cannot run here."""
+        """Check that a component of this modality can run here.
+
+        Parameters
+        ----------
+        component
+            ``"sample"``, ``"renderer"`` or ``"expert"``.
+
+        Raises
+        ------
+        MissingDependencyError
+            When the component cannot run here.
+        """
         ...
 
     def picture(self, report: AnomalyReport, sample: SampleT | None = None) -> np.ndarray:
-        """An RGB picture of ``report`` on ``sample`` (default: loaded from ``report.source``)."""
+        """An RGB picture of a report on its sample.
+
+        Parameters
+        ----------
+        report
+            The report to draw.
+        sample
+            The sample it is about; default: loaded from ``report.source``.
+        """
         ...
 
     def plot(self, report: AnomalyReport, sample: SampleT | None = None, ax: Axes | None = None) -> Axes:
-        """Show :meth:`picture` on matplotlib axes (new ones when ``ax`` is ``None``)."""
+        """Show :meth:`picture` on matplotlib axes.
+
+        Parameters
+        ----------
+        report, sample
+            As for :meth:`picture`.
+        ax
+            The axes to draw on; new ones when ``None``.
+        """
         ...
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
@@ -101,9 +143,20 @@ class Modality(Protocol[SampleT]):
 class ModalityBase:
     """Defaults for the optional parts of a :class:`Modality`; subclass it and set the rest.
 
-    A subclass sets ``name``, ``suffixes``, ``anomaly_phrase`` and ``coordinates`` and implements ``accepts``,
-    ``load``, ``default_renderer`` and ``default_expert``. The defaults here draw the report's regions on the
-    default renderer's images and measure sample-level AUROC, AP and best F1.
+    A subclass sets the attributes below and implements ``accepts``, ``load``, ``default_renderer`` and
+    ``default_expert``. The defaults here draw the report's regions on the default renderer's images and measure
+    sample-level AUROC, AP and best F1.
+
+    Attributes
+    ----------
+    name
+        The modality's name (see :class:`Modality`).
+    suffixes
+        File suffixes, lower case with the dot (default: none).
+    anomaly_phrase
+        What the study's prompt calls its anomalies (default ``"anomalies or defects"``).
+    coordinates
+        The native coordinates of its regions, in words.
 
     Examples
     --------
@@ -143,11 +196,18 @@ class ModalityBase:
         """Nothing to check by default."""
 
     def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
-        """The default renderer's images, one under the other, with the report's regions drawn as numbered boxes
-        coloured by source (wherever :meth:`~genad.Rendering.to_views` places them).
+        """The default renderer's images, one under the other, with the report's regions as numbered boxes.
 
+        The boxes are coloured by source and drawn wherever :meth:`~genad.Rendering.to_views` places them.
         ``AnomalyReport.picture``, ``plot`` and the report's notebook views all come here; override it to draw
         what a modality's anomalies look like (genad's own modalities do).
+
+        Parameters
+        ----------
+        report
+            The report to draw.
+        sample
+            The sample it is about; default: loaded from ``report.source``.
         """
         from genad.annotate import draw_regions, stack
 
@@ -155,8 +215,15 @@ class ModalityBase:
         return stack(draw_regions(rendering, report.regions))
 
     def plot(self, report: AnomalyReport, sample: Any = None, ax: Axes | None = None) -> Axes:
-        """:meth:`picture` shown with matplotlib, titled with the report's headline (new axes sized to the
-        picture when ``ax`` is ``None``)."""
+        """:meth:`picture` shown with matplotlib, titled with the report's headline.
+
+        Parameters
+        ----------
+        report, sample
+            As for :meth:`picture`.
+        ax
+            The axes to draw on; new axes sized to the picture when ``None``.
+        """
         from genad.annotate import show
 
         return show(self.picture(report, sample), report.headline, ax)

@@ -34,7 +34,17 @@ T = TypeVar("T")
 
 
 def load(sample: Any, task: Task, modality: str | None = None) -> tuple[Sample, tuple[Sample, ...]]:
-    """The typed sample and its typed references (each read as the sample's modality)."""
+    """The typed sample and its typed references (each read as the sample's modality).
+
+    Parameters
+    ----------
+    sample
+        The sample as given (a path or an in-memory object).
+    task
+        The task whose ``references`` are loaded.
+    modality
+        The sample's modality; guessed when ``None``.
+    """
     loaded = load_sample(sample, modality)
     return loaded, tuple(load_sample(r, loaded.modality) for r in task.references)
 
@@ -87,7 +97,13 @@ class Exchange:
         return out
 
     def answer_text(self, report: AnomalyReport) -> str:
-        """``report`` as a reply in the answer contract, its regions in the prompt's image terms."""
+        """A report as a reply in the answer contract, its regions in the prompt's image terms.
+
+        Parameters
+        ----------
+        report
+            The report to write.
+        """
         regions = []
         for region in report.regions:
             view = next(iter(self._views(region)), None)
@@ -104,7 +120,19 @@ class Exchange:
 
     def read(self, answer: Answer | None, replies: Sequence[Reply], error: ParseError | None,
              latency_s: float) -> AnomalyReport:
-        """The report for one answer (``None`` with the ``error`` when no reply could be read)."""
+        """The report for one answer.
+
+        Parameters
+        ----------
+        answer
+            The answer read, or ``None`` when no reply could be read.
+        replies
+            Every reply, re-asks included.
+        error
+            Why no reply could be read, when ``answer`` is ``None``.
+        latency_s
+            Seconds taken.
+        """
         usage = sum((r.usage for r in replies), Usage())
         raw = "\n---\n".join(r.text for r in replies)
         model = self.client.model
@@ -156,7 +184,27 @@ class Exchange:
 def prepare(sample: Sample, references: Sequence[Sample], task: Task, *, mode: str, client: VLMClient,
             renderer: Renderer[Any], prompt: PromptBuilder, anomalies: str,
             expert_result: ExpertResult | None = None) -> Exchange:
-    """Render the sample and its references, draw the expert's marks (hybrid), and build the first prompt."""
+    """Render the sample and its references, draw the expert's marks (hybrid), and build the first prompt.
+
+    Parameters
+    ----------
+    sample, references
+        The typed sample and its typed references.
+    task
+        The category, criteria and rules.
+    mode
+        ``"vlm"`` or ``"hybrid"``.
+    client
+        The client that answers.
+    renderer
+        Renders the sample and the references.
+    prompt
+        Builds the first prompt.
+    anomalies
+        The modality's phrase for its anomalies.
+    expert_result
+        The expert's result in hybrid mode; its regions are drawn as marks.
+    """
     rendering = renderer.render(sample)
     marked: Rendering | None = None
     mark_notes: tuple[str, ...] = ()
@@ -178,7 +226,20 @@ def prepare(sample: Sample, references: Sequence[Sample], task: Task, *, mode: s
 
 
 def with_contract(messages: Sequence[Message], context: PromptContext) -> list[Message]:
-    """``messages`` with the image listing and the JSON output contract appended to the last user message."""
+    """Messages with the image listing and the JSON output contract appended to the last user message.
+
+    Parameters
+    ----------
+    messages
+        The prompt builder's messages.
+    context
+        What the builder was given; its ``parts`` are the images the messages must place, in order.
+
+    Raises
+    ------
+    ConfigurationError
+        When there is no user message, or the images are not those of ``context.parts`` in order.
+    """
     out = list(messages)
     last = max((i for i, m in enumerate(out) if m.role == "user"), default=None)
     if last is None:
@@ -196,8 +257,19 @@ def with_contract(messages: Sequence[Message], context: PromptContext) -> list[M
 
 @dataclass(frozen=True, eq=False)
 class Asked(Generic[T]):
-    """What :func:`ask` got: the value read (``None`` if no reply could be read), every reply, the error and the
-    time it took."""
+    """What :func:`ask` got.
+
+    Parameters
+    ----------
+    value
+        The value read, or ``None`` if no reply could be read.
+    replies
+        Every reply.
+    error
+        Why no reply could be read.
+    latency_s
+        Seconds it took.
+    """
 
     value: T | None
     replies: list[Reply]
@@ -206,15 +278,27 @@ class Asked(Generic[T]):
 
     @property
     def usage(self) -> Usage:
+        """What every reply cost, added up."""
         return sum((r.usage for r in self.replies), Usage())
 
 
 def ask(client: VLMClient, messages: Sequence[Message], schema: dict[str, Any] = ANSWER_SCHEMA,
         read: Callable[[Reply], T] | None = None) -> Asked[T]:
-    """Send ``messages``; when ``read`` cannot read the reply, re-ask once with the reason.
+    """Send messages; when the reply cannot be read, re-ask once with the reason.
 
-    ``read`` turns a :class:`~genad.Reply` into a value or raises :class:`~genad.errors.ParseError` (default:
-    the answer contract). The re-ask shows the model its reply and what was wrong with it.
+    The re-ask shows the model its reply and what was wrong with it.
+
+    Parameters
+    ----------
+    client
+        The client that answers.
+    messages
+        The dialogue to send.
+    schema
+        The JSON schema the reply should follow (default: the answer contract's).
+    read
+        Turns a :class:`~genad.Reply` into a value or raises :class:`~genad.errors.ParseError` (default: the
+        answer contract).
     """
     reader: Callable[[Reply], Any] = read if read is not None else _read_answer
     start = time.perf_counter()
@@ -238,7 +322,22 @@ def _read_answer(reply: Reply) -> Answer:
 
 def map_regions(answer: Answer, context: PromptContext,
                 mark_regions: Sequence[Region]) -> tuple[list[Region], tuple[str, ...]]:
-    """Map the VLM's regions back to the sample; note what was clipped, dropped or ignored."""
+    """Map the VLM's regions back to the sample; note what was clipped, dropped or ignored.
+
+    Parameters
+    ----------
+    answer
+        The VLM's answer.
+    context
+        The renderings the VLM saw.
+    mark_regions
+        The expert's candidates behind the marks.
+
+    Returns
+    -------
+    tuple
+        The regions in the sample's coordinates, and the notes.
+    """
     rendering = context.query
     n_refs = sum(len(r.images) for r in context.references)
     regions: list[Region] = []
@@ -283,6 +382,22 @@ def combine(expert: ExpertResult, answer: Answer, vlm_regions: list[Region],
     Regions: marks the VLM confirmed (``source="hybrid"``), then regions the VLM added. Marks it rejected are
     dropped. If the verdict is anomalous and the VLM named no region at all, the marks it did not reject stay
     (``source="expert"``). The expert's own score is kept in ``AnomalyReport.expert_score``.
+
+    Parameters
+    ----------
+    expert
+        The expert's result.
+    answer
+        The VLM's answer.
+    vlm_regions
+        The regions the VLM added, in the sample's coordinates.
+    mark_regions
+        The expert's candidates behind the marks (mark ``k`` is ``mark_regions[k - 1]``).
+
+    Returns
+    -------
+    tuple
+        The score, the verdict and the regions.
     """
     vlm_score = answer.score if answer.score is not None else float(answer.is_anomalous)
     if is_free_text(answer):
@@ -304,7 +419,17 @@ def combine(expert: ExpertResult, answer: Answer, vlm_regions: list[Region],
 
 
 def local_report(sample: Sample, result: ExpertResult, latency_s: float) -> AnomalyReport:
-    """The report of a local-mode detection: the expert's verdict, score, regions and map."""
+    """The report of a local-mode detection: the expert's verdict, score, regions and map.
+
+    Parameters
+    ----------
+    sample
+        The scored sample.
+    result
+        The expert's result.
+    latency_s
+        Seconds taken.
+    """
     found = f"{len(result.regions)} candidate region(s)" if result.regions else "no candidate region"
     explanation = (
         f"Local {sample.modality} expert: calibrated score {result.score:.3f} (raw {result.raw_score:.4g}; "

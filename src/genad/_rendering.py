@@ -108,7 +108,13 @@ class Rendering:
         raise NotImplementedError(f"{type(self).__name__} cannot project regions onto its images")
 
     def missing_view(self, view: int) -> Mapped | None:
-        """A dropped :class:`Mapped` with a note when image ``view`` does not exist, else ``None``."""
+        """A dropped :class:`Mapped` with a note when an image does not exist, else ``None``.
+
+        Parameters
+        ----------
+        view
+            The 0-based image index.
+        """
         if not 0 <= view < len(self.images):
             return Mapped(None, f"dropped a region on image {view + 1}: there are {len(self.images)} images")
         return None
@@ -123,5 +129,11 @@ class Renderer(Protocol[SampleT_contra]):
     """
 
     def render(self, sample: SampleT_contra) -> Rendering:
-        """The images a VLM sees for ``sample``, with the map back to its coordinates."""
+        """The images a VLM sees for a sample, with the map back to its coordinates.
+
+        Parameters
+        ----------
+        sample
+            A typed sample of the renderer's modality.
+        """
         ...

@@ -74,10 +74,22 @@ def blend_heatmap(image: np.ndarray, score_map: np.ndarray, alpha: float = 0.45)
 
 def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: str,
              colour: tuple[int, int, int], text_scale: float | None = None) -> None:
-    """Draw ``box`` ``(x0, y0, x1, y1)`` with ``text`` in a filled tag at its top-left corner, in place.
+    """Draw a box with a text in a filled tag at its top-left corner, in place.
 
-    Line width and text size follow the image's size, unless ``text_scale`` (OpenCV font scale; 0.45 is small)
-    sets the text's.
+    Line width and text size follow the image's size, unless ``text_scale`` sets the text's.
+
+    Parameters
+    ----------
+    image
+        RGB uint8, ``(H, W, 3)``; drawn on.
+    box
+        ``(x0, y0, x1, y1)`` in pixels.
+    text
+        The tag's text; no tag when empty.
+    colour
+        RGB.
+    text_scale
+        OpenCV font scale of the text (0.45 is small).
     """
     h, w = image.shape[:2]
     thick = max(1, round(min(h, w) / 250))
@@ -101,12 +113,20 @@ def draw_box(image: np.ndarray, box: tuple[float, float, float, float], text: st
 
 
 def draw_marks(rendering: Rendering, regions: Sequence[Region], anomaly_map: np.ndarray | None = None) -> Rendering:
-    """A copy of ``rendering`` with ``regions`` drawn as numbered marks 1..k (the study's Set-of-Mark form).
+    """A copy of a rendering with regions drawn as numbered marks 1..k (the study's Set-of-Mark form).
 
-    Each region is projected with :meth:`~genad.Rendering.to_views`; regions that project onto no image keep
-    their number but are not drawn. A 2-D ``anomaly_map`` (images) is blended as a heatmap over each image. The
-    copy keeps the rendering's class and geometry, so a box named on the marked image maps back to the sample
+    The copy keeps the rendering's class and geometry, so a box named on the marked image maps back to the sample
     exactly like one named on the plain image.
+
+    Parameters
+    ----------
+    rendering
+        The rendering to copy.
+    regions
+        Regions in the sample's coordinates, projected with :meth:`~genad.Rendering.to_views`; regions that
+        project onto no image keep their number but are not drawn.
+    anomaly_map
+        A 2-D map (images), blended as a heatmap over each image.
     """
     images = [np.array(img, dtype=np.uint8, copy=True) for img in rendering.images]
     if anomaly_map is not None and np.ndim(anomaly_map) == 2:
@@ -121,7 +141,15 @@ def draw_marks(rendering: Rendering, regions: Sequence[Region], anomaly_map: np.
 
 
 def draw_regions(rendering: Rendering, regions: Sequence[Region]) -> list[np.ndarray]:
-    """The rendering's images with ``regions`` (in the sample's coordinates) drawn as boxes coloured by source."""
+    """A rendering's images with regions drawn as boxes coloured by source.
+
+    Parameters
+    ----------
+    rendering
+        The rendering whose images are copied.
+    regions
+        Regions in the sample's coordinates.
+    """
     images = [np.array(img, dtype=np.uint8, copy=True) for img in rendering.images]
     for number, region in enumerate(regions, 1):
         colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
@@ -234,10 +262,20 @@ def tint(image: np.ndarray, where: np.ndarray | tuple[float, float, float, float
 
 def heat_strip(scores: np.ndarray, width: int, height: int = 10, left: int = 0, right: int | None = None,
                label: str = "score") -> np.ndarray:
-    """A white band ``height`` x ``width`` with ``scores`` (in [0, 1], in order) drawn as turbo colours between
-    columns ``left`` and ``right``, and ``label`` written before it: a timeline of scores under a plot or a grid.
+    """A white band with scores drawn as turbo colours: a timeline of scores under a plot or a grid.
 
     Each pixel column shows the largest score of the positions it covers, so one high score stays visible.
+
+    Parameters
+    ----------
+    scores
+        Scores in [0, 1], in order.
+    width, height
+        The band's size in pixels.
+    left, right
+        The columns the scores span (default: the whole width).
+    label
+        Written before the scores.
     """
     right = width if right is None else right
     strip = np.full((height, width, 3), 255, np.uint8)
@@ -259,7 +297,22 @@ def heat_strip(scores: np.ndarray, width: int, height: int = 10, left: int = 0, 
 
 def stack(pictures: Sequence[np.ndarray], gap: int = 4, background: tuple[int, int, int] = (255, 255, 255)
           ) -> np.ndarray:
-    """RGB pictures one under the other, left-aligned, ``gap`` pixels apart; narrower ones are padded."""
+    """RGB pictures one under the other, left-aligned; narrower ones are padded.
+
+    Parameters
+    ----------
+    pictures
+        RGB uint8 arrays.
+    gap
+        Pixels between pictures.
+    background
+        RGB of the gaps and padding.
+
+    Raises
+    ------
+    ValueError
+        When there is nothing to stack.
+    """
     if not pictures:
         raise ValueError("nothing to stack")
     width = max(p.shape[1] for p in pictures)
@@ -275,9 +328,26 @@ def stack(pictures: Sequence[np.ndarray], gap: int = 4, background: tuple[int, i
 
 def mark_region(image: np.ndarray, box: tuple[float, float, float, float], number: int, region: Region, *,
                 shade: float = 0.0, tag: bool = True) -> np.ndarray:
-    """A copy of ``image`` with report region ``number`` marked by ``box``: outlined in its source's colour (see
-    :data:`SOURCE_COLOURS`), shaded with it at opacity ``shade``, and tagged with its number, label and confidence
-    in small text when ``tag`` is true. For pictures of rendered samples: plots, keyframe grids, views."""
+    """A copy of an image with a report region marked by a box.
+
+    The box is outlined in the region's source colour (see :data:`SOURCE_COLOURS`). For pictures of rendered
+    samples: plots, keyframe grids, views.
+
+    Parameters
+    ----------
+    image
+        RGB uint8, ``(H, W, 3)``.
+    box
+        ``(x0, y0, x1, y1)`` in pixels.
+    number
+        The region's number in the report.
+    region
+        The region (its source, label and confidence).
+    shade
+        Opacity of the source colour inside the box (0: none).
+    tag
+        Tag the box with the number, label and confidence, in small text.
+    """
     colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
     out = tint(image, box, colour, shade) if shade > 0 else np.array(image, dtype=np.uint8, copy=True)
     draw_box(out, box, _tag(number, region) if tag else "", colour, _TAG_SCALE)
@@ -285,8 +355,17 @@ def mark_region(image: np.ndarray, box: tuple[float, float, float, float], numbe
 
 
 def show(picture: np.ndarray, title: str = "", ax: Axes | None = None) -> Axes:
-    """Show an RGB picture on matplotlib axes (new ones, sized to its shape, when ``ax`` is ``None``), without
-    ticks."""
+    """Show an RGB picture on matplotlib axes, without ticks.
+
+    Parameters
+    ----------
+    picture
+        RGB uint8.
+    title
+        The axes' title (none when empty).
+    ax
+        The axes; new ones, sized to the picture's shape, when ``None``.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -301,7 +380,15 @@ def show(picture: np.ndarray, title: str = "", ax: Axes | None = None) -> Axes:
 
 
 def figure_to_array(fig: Figure, dpi: int = 100) -> np.ndarray:
-    """A matplotlib figure as an RGB uint8 array."""
+    """A matplotlib figure as an RGB uint8 array.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    dpi
+        Its resolution.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = FigureCanvasAgg(fig)

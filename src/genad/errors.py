@@ -82,6 +82,11 @@ class MissingDependencyError(ConfigurationError, ImportError):
     A message that names an extra the way an installed genad gets it (``pip install "genad[image]"``) also gets
     the command for a clone of the repository (``pip install -e ".[image]"``), so the hint is right either way;
     :func:`install_hint` writes both.
+
+    Parameters
+    ----------
+    message
+        What is missing and the extra to install.
     """
 
     def __init__(self, message: str = "", *args: Any) -> None:
@@ -89,7 +94,12 @@ class MissingDependencyError(ConfigurationError, ImportError):
 
 
 def install_hint(extra: str) -> str:
-    """How to install genad's optional ``extra``, for an installed genad and for a clone of the repository.
+    """How to install one of genad's optional extras, for an installed genad and for a clone of the repository.
+
+    Parameters
+    ----------
+    extra
+        The extra's name (``"image"``).
 
     Examples
     --------
@@ -128,7 +138,15 @@ class RateLimitError(BackendError):
 
 
 class BackendStatusError(BackendError):
-    """The endpoint answered an HTTP error status after all retries."""
+    """The endpoint answered an HTTP error status after all retries.
+
+    Parameters
+    ----------
+    message
+        What failed.
+    status_code
+        The HTTP status, kept as an attribute.
+    """
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
@@ -140,7 +158,15 @@ class RefusalError(BackendError):
 
 
 class ParseError(GenadError):
-    """A reply could not be turned into a verdict, even leniently."""
+    """A reply could not be turned into a verdict, even leniently.
+
+    Parameters
+    ----------
+    message
+        What is wrong with the reply.
+    text
+        The reply's text, kept as an attribute.
+    """
 
     def __init__(self, message: str, text: str = "") -> None:
         super().__init__(message)
@@ -156,7 +182,15 @@ class FeedbackStoreError(DataError):
 
 
 class BatchError(GenadError):
-    """A batch stopped at its first failure; ``reports`` holds the finished reports (``None`` where none)."""
+    """A batch stopped at its first failure.
+
+    Parameters
+    ----------
+    message
+        Why the batch stopped.
+    reports
+        The finished reports (``None`` where none), kept as an attribute.
+    """
 
     def __init__(self, message: str, reports: list[Any]) -> None:
         super().__init__(message)
@@ -168,7 +202,15 @@ _KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,})")
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Return ``text`` with each secret, bearer tokens and ``sk-`` keys replaced by ``***``."""
+    """Return a text with each secret, bearer tokens and ``sk-`` keys replaced by ``***``.
+
+    Parameters
+    ----------
+    text
+        The text to clean.
+    *secrets
+        Strings to hide (``None`` and empty ones are skipped).
+    """
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

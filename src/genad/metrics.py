@@ -50,19 +50,43 @@ def _check(labels: np.ndarray, scores: np.ndarray) -> bool:
 
 
 def auroc(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
-    """Area under the ROC curve (``sklearn.metrics.roc_auc_score``); ``nan`` with one class."""
+    """Area under the ROC curve (``sklearn.metrics.roc_auc_score``); ``nan`` with one class.
+
+    Parameters
+    ----------
+    labels
+        Ground truth: non-zero is anomalous.
+    scores
+        Higher is more anomalous.
+    """
     y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
     return float(roc_auc_score(y, s)) if _check(y, s) else float("nan")
 
 
 def average_precision(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
-    """Average precision (``sklearn.metrics.average_precision_score``); ``nan`` with one class."""
+    """Average precision (``sklearn.metrics.average_precision_score``); ``nan`` with one class.
+
+    Parameters
+    ----------
+    labels
+        Ground truth: non-zero is anomalous.
+    scores
+        Higher is more anomalous.
+    """
     y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
     return float(average_precision_score(y, s)) if _check(y, s) else float("nan")
 
 
 def f1_max(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float]) -> float:
-    """The best F1 over all thresholds of the precision-recall curve; ``nan`` with one class."""
+    """The best F1 over all thresholds of the precision-recall curve; ``nan`` with one class.
+
+    Parameters
+    ----------
+    labels
+        Ground truth: non-zero is anomalous.
+    scores
+        Higher is more anomalous.
+    """
     y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
     if not _check(y, s):
         return float("nan")
@@ -73,7 +97,15 @@ def f1_max(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[flo
 
 
 def pixel_auroc(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> float:
-    """AUROC over every pixel of every image (normal images have all-false masks)."""
+    """AUROC over every pixel of every image.
+
+    Parameters
+    ----------
+    masks
+        Boolean ground-truth masks, one per image (normal images have all-false masks).
+    maps
+        Anomaly maps of the same shapes.
+    """
     _same_shapes(masks, maps)
     if not masks:
         return float("nan")
@@ -81,8 +113,19 @@ def pixel_auroc(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> floa
 
 
 def aupro(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], max_fpr: float = 0.3) -> float:
-    """Normalised area under the per-region-overlap curve up to ``max_fpr`` (MVTec AD definition).
+    """Normalised area under the per-region-overlap curve up to a false positive rate (MVTec AD definition).
 
+    Parameters
+    ----------
+    masks
+        Boolean ground-truth masks, one per image.
+    maps
+        Anomaly maps of the same shapes.
+    max_fpr
+        The false positive rate the curve is integrated up to.
+
+    Notes
+    -----
     For a threshold, PRO is the mean over all ground-truth connected components (8-connectivity, across all images)
     of the share of the component's pixels at or above it; FPR is the share of normal pixels (all images) at or
     above it. The PRO-vs-FPR curve is integrated with the trapezoid rule from 0 to ``max_fpr`` (interpolating at
@@ -132,7 +175,15 @@ def _same_shapes(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray]) -> Non
 
 
 def frame_auroc(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.ndarray]) -> float:
-    """AUROC over the frames of all clips pooled."""
+    """AUROC over the frames of all clips pooled.
+
+    Parameters
+    ----------
+    frame_labels
+        0/1 per frame, one array per clip.
+    frame_scores
+        Scores per frame, of the same shapes.
+    """
     _same_shapes(frame_labels, frame_scores)
     if not frame_labels:
         return float("nan")
@@ -141,12 +192,26 @@ def frame_auroc(frame_labels: Sequence[np.ndarray], frame_scores: Sequence[np.nd
 
 
 def point_auroc(point_labels: Sequence[np.ndarray], point_scores: Sequence[np.ndarray]) -> float:
-    """AUROC over the points of all clouds pooled."""
+    """AUROC over the points of all clouds pooled.
+
+    Parameters
+    ----------
+    point_labels
+        0/1 per point, one array per cloud.
+    point_scores
+        Scores per point, of the same shapes.
+    """
     return frame_auroc(point_labels, point_scores)
 
 
 def ranges_from_binary(binary: np.ndarray | Sequence[int]) -> list[tuple[int, int]]:
-    """Inclusive ``(start, end)`` runs of non-zero values."""
+    """Inclusive ``(start, end)`` runs of non-zero values.
+
+    Parameters
+    ----------
+    binary
+        Values; non-zero ones form the runs.
+    """
     b = np.concatenate([[0], (np.asarray(binary).ravel() != 0).astype(np.int8), [0]])
     d = np.diff(b)
     return [(int(s), int(e)) for s, e in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1, strict=True)]
@@ -157,6 +222,22 @@ def range_precision_recall_f1(
 ) -> tuple[float, float, float]:
     """Range-based precision, recall and F1 of Tatbul et al. (NeurIPS 2018), no point adjustment.
 
+    Parameters
+    ----------
+    truth, predicted
+        Real and predicted inclusive ``(start, end)`` ranges.
+    length
+        The series' length; every range must lie inside it.
+    alpha
+        The weight of detecting a real range at all in its recall.
+
+    Returns
+    -------
+    tuple of float
+        Precision, recall and F1.
+
+    Notes
+    -----
     Flat positional bias and cardinality factor 1: a real range's recall is
     ``alpha * [detected at all] + (1 - alpha) * |overlap| / |range|``; a predicted range's precision is
     ``|overlap| / |range|`` (existence weight 0, as the paper prescribes for precision). Recall averages over real
@@ -187,12 +268,29 @@ def _mask(ranges: Sequence[tuple[int, int]], length: int) -> np.ndarray:
 
 def bootstrap_ci(statistic: Callable[..., float], *groups: Sequence[Any], n_resamples: int = 1000,
                  confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``statistic(*groups)``, each group resampled on its own with replacement.
+    """Percentile bootstrap interval of a statistic, each group resampled on its own with replacement.
 
-    A group is a sequence of resampling units (samples, clips, files); ``statistic`` gets one list per group.
     Resampling groups separately keeps their sizes: pass the normal and the anomalous samples of a category as
     two groups so every resample has both classes, and several categories' groups to bound a mean over them.
-    ``(nan, nan)`` when a group is empty or the statistic is undefined on the data.
+
+    Parameters
+    ----------
+    statistic
+        Called as ``statistic(*groups)``, with one list per group.
+    *groups
+        Sequences of resampling units (samples, clips, files).
+    n_resamples
+        Bootstrap resamples.
+    confidence
+        The interval's confidence level.
+    seed
+        Seeds the resampling.
+
+    Returns
+    -------
+    tuple of float
+        The interval's low and high ends; ``(nan, nan)`` when a group is empty or the statistic is undefined on
+        the data.
     """
     from scipy.stats import bootstrap
 
@@ -212,7 +310,15 @@ def bootstrap_ci(statistic: Callable[..., float], *groups: Sequence[Any], n_resa
 
 def auroc_ci(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[float], *, n_resamples: int = 1000,
              confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Bootstrap interval of :func:`auroc`, resampling the normal and the anomalous samples separately."""
+    """Bootstrap interval of :func:`auroc`, resampling the normal and the anomalous samples separately.
+
+    Parameters
+    ----------
+    labels, scores
+        As for :func:`auroc`.
+    n_resamples, confidence, seed
+        As for :func:`bootstrap_ci`.
+    """
     y, s = _binary(labels), np.asarray(scores, dtype=np.float64).ravel()
     if not _check(y, s):
         return float("nan"), float("nan")
@@ -222,8 +328,16 @@ def auroc_ci(labels: np.ndarray | Sequence[int], scores: np.ndarray | Sequence[f
 
 
 def auroc_of_groups(normal: Sequence[float], anomalous: Sequence[float]) -> float:
-    """AUROC from the scores of normal and of anomalous samples: the chance an anomalous one scores higher (ties
-    count half). Equal to :func:`auroc`, and fast on small sets (pairwise comparison)."""
+    """AUROC from the scores of normal and of anomalous samples.
+
+    The chance an anomalous one scores higher (ties count half). Equal to :func:`auroc`, and fast on small sets
+    (pairwise comparison).
+
+    Parameters
+    ----------
+    normal, anomalous
+        The scores of the normal and of the anomalous samples.
+    """
     a, n = np.asarray(anomalous, dtype=np.float64), np.asarray(normal, dtype=np.float64)
     if a.size == 0 or n.size == 0:
         return float("nan")
@@ -241,8 +355,18 @@ def _region_fill(report: AnomalyReport) -> float:
 
 
 def score_map(report: AnomalyReport, shape: tuple[int, int]) -> np.ndarray:
-    """A ``(H, W)`` float map: the report's anomaly map (resized if needed), else its regions painted with their
-    confidence (masks, then boxes), else zeros."""
+    """A ``(H, W)`` float map of a report's scores.
+
+    The report's anomaly map (resized if needed), else its regions painted with their confidence (masks, then
+    boxes), else zeros.
+
+    Parameters
+    ----------
+    report
+        An image report.
+    shape
+        ``(H, W)`` of the map.
+    """
     import cv2
 
     h, w = shape
@@ -265,8 +389,18 @@ def score_map(report: AnomalyReport, shape: tuple[int, int]) -> np.ndarray:
 
 
 def dense_scores(report: AnomalyReport, length: int) -> np.ndarray:
-    """Per-position scores (frames, points or series rows): the anomaly map when it has ``length`` values, else
-    intervals or point indices of the regions painted with their confidence, else zeros."""
+    """Per-position scores (frames, points or series rows) of a report.
+
+    The anomaly map when it has ``length`` values, else intervals or point indices of the regions painted with
+    their confidence, else zeros.
+
+    Parameters
+    ----------
+    report
+        The report.
+    length
+        The number of positions.
+    """
     if report.anomaly_map is not None and np.size(report.anomaly_map) == length:
         return np.nan_to_num(np.asarray(report.anomaly_map, dtype=np.float64).ravel())
     out = np.zeros(length)
@@ -283,7 +417,15 @@ def dense_scores(report: AnomalyReport, length: int) -> np.ndarray:
 
 
 def flagged_ranges(report: AnomalyReport, length: int) -> list[tuple[int, int]]:
-    """The intervals a report flags (none when it says normal)."""
+    """The intervals a report flags (none when it says normal).
+
+    Parameters
+    ----------
+    report
+        The report.
+    length
+        The number of positions; intervals are clipped to them.
+    """
     if not report.ok or not report.is_anomalous:
         return []
     ranges = []

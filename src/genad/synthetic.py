@@ -30,7 +30,21 @@ DEFECTS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True, eq=False)
 class SyntheticImage:
-    """One generated image: RGB uint8 ``image``, boolean ``mask`` of the defect (all False when normal)."""
+    """One generated image and its defect mask.
+
+    Parameters
+    ----------
+    image
+        RGB uint8, ``(size, size, 3)``.
+    mask
+        Boolean mask of the defect (all False when normal).
+    category
+        ``"weave"`` or ``"washer"``.
+    defect
+        The defect's name, or ``None`` when normal.
+    name
+        ``"<category>_<defect or good>_<seed>"``.
+    """
 
     image: np.ndarray
     mask: np.ndarray
@@ -40,7 +54,24 @@ class SyntheticImage:
 
 
 def make_image(category: str, defect: str | None = None, seed: int = 0, size: int = 256) -> SyntheticImage:
-    """Draw one ``category`` image, normal when ``defect`` is ``None``; ``seed`` sets the small variations."""
+    """Draw one image of a category, normal or with a defect.
+
+    Parameters
+    ----------
+    category
+        One of :data:`CATEGORIES`.
+    defect
+        One of the category's :data:`DEFECTS`, or ``None`` for a normal image.
+    seed
+        Sets the small variations.
+    size
+        Width and height in pixels (at least 64).
+
+    Raises
+    ------
+    InputError
+        For an unknown category or defect, or a size under 64.
+    """
     if category not in CATEGORIES:
         raise InputError(f"unknown category {category!r}; known: {CATEGORIES}")
     if defect is not None and defect not in DEFECTS[category]:
@@ -60,7 +91,19 @@ def make_image(category: str, defect: str | None = None, seed: int = 0, size: in
 
 
 def make_set(n_good: int = 5, n_per_defect: int = 2, size: int = 256, seed: int = 0) -> list[SyntheticImage]:
-    """``n_good`` normal images and ``n_per_defect`` of each defect, for every category."""
+    """Normal images and images of each defect, for every category.
+
+    Parameters
+    ----------
+    n_good
+        Normal images per category.
+    n_per_defect
+        Images per defect.
+    size
+        Width and height in pixels.
+    seed
+        The first seed; each image gets its own.
+    """
     out = []
     for category in CATEGORIES:
         out += [make_image(category, None, seed + i, size) for i in range(n_good)]
@@ -70,8 +113,23 @@ def make_set(n_good: int = 5, n_per_defect: int = 2, size: int = 256, seed: int 
 
 
 def write_set(folder: str | Path, n_good: int = 5, n_per_defect: int = 2, size: int = 256, seed: int = 0) -> Path:
-    """Write :func:`make_set` MVTec-style: ``<category>/good/NNN.png``, ``<category>/<defect>/NNN.png`` and
-    ``<category>/ground_truth/<defect>/NNN_mask.png`` (0 or 255). Returns the folder."""
+    """Write :func:`make_set` MVTec-style.
+
+    The files are ``<category>/good/NNN.png``, ``<category>/<defect>/NNN.png`` and
+    ``<category>/ground_truth/<defect>/NNN_mask.png`` (0 or 255).
+
+    Parameters
+    ----------
+    folder
+        Where to write.
+    n_good, n_per_defect, size, seed
+        As for :func:`make_set`.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
     root = Path(folder)
     counters: dict[tuple[str, str], int] = {}
     for item in make_set(n_good, n_per_defect, size, seed):

@@ -36,10 +36,19 @@ Responder = Callable[[list[Message]], "str | dict[str, Any] | BaseException"]
 
 @dataclass
 class ScriptedClient:
-    """Answers each call with the next item of ``replies`` (a JSON-able dict, a text, or an exception to raise).
+    """A :class:`~genad.VLMClient` that answers each call with the next scripted reply.
 
-    A callable instead of a list is called with the messages and returns one such item. Every call's messages are
-    kept in ``calls``. Usage is counted as one prompt token per text character / 4 and 85 per image.
+    Usage is counted as one prompt token per text character / 4 and 85 per image.
+
+    Parameters
+    ----------
+    replies
+        The replies in order: each a JSON-able dict, a text, or an exception to raise. A callable instead of a
+        list is called with the messages and returns one such item.
+    model
+        The model name in replies.
+    calls
+        Every call's messages, kept in order.
     """
 
     replies: Iterable[str | dict[str, Any] | BaseException] | Responder
@@ -50,6 +59,13 @@ class ScriptedClient:
         self._queue = None if callable(self.replies) else list(self.replies)
 
     def complete(self, messages: list[Message], schema: dict[str, Any]) -> Reply:
+        """The next scripted reply to ``messages`` (an exception item is raised).
+
+        Raises
+        ------
+        AssertionError
+            When the replies have run out.
+        """
         start = time.perf_counter()
         self.calls.append(list(messages))
         if self._queue is None:
@@ -69,9 +85,19 @@ class ScriptedClient:
 
 
 def check_renderer(renderer: Renderer[Any], sample: Any) -> Rendering:
-    """Check that ``renderer`` turns ``sample`` into a well-formed, picklable :class:`~genad.Rendering`.
+    """Check that a renderer turns a sample into a well-formed, picklable :class:`~genad.Rendering`.
 
-    Returns the rendering so a test can check more.
+    Parameters
+    ----------
+    renderer
+        The renderer to check.
+    sample
+        A typed sample it renders.
+
+    Returns
+    -------
+    Rendering
+        The rendering, so a test can check more.
     """
     assert hasattr(renderer, "render"), "a renderer has a render(sample) method"
     rendering = renderer.render(sample)
@@ -107,10 +133,21 @@ def check_renderer(renderer: Renderer[Any], sample: Any) -> Rendering:
 
 
 def check_client(client: Any, *, secret: str | None = None) -> Reply:
-    """Check that ``client`` honours the :class:`~genad.VLMClient` contract against a live or fake endpoint.
+    """Check that a client honours the :class:`~genad.VLMClient` contract against a live or fake endpoint.
 
-    Sends one message with a text and a 16x16 image. ``secret`` (the API key), if given, must not appear in the
-    client's repr or in the text of any exception it raises.
+    Sends one message with a text and a 16x16 image.
+
+    Parameters
+    ----------
+    client
+        The client to check.
+    secret
+        The API key, if given: it must not appear in the client's repr or in the text of any exception it raises.
+
+    Returns
+    -------
+    Reply
+        The client's reply.
     """
     assert isinstance(getattr(client, "model", None), str), "a client has a model name"
     if secret:
@@ -206,12 +243,25 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def check_prompt_builder(builder: PromptBuilder, context: PromptContext | None = None) -> list[Message]:
-    """Check that ``builder`` honours the :class:`~genad.PromptBuilder` contract.
+    """Check that a prompt builder honours the :class:`~genad.PromptBuilder` contract.
 
+    Parameters
+    ----------
+    builder
+        The prompt builder to check.
+    context
+        What it builds from; defaults to one normal reference and one inspected image.
+
+    Returns
+    -------
+    list of Message
+        The messages with the pipeline's contract appended.
+
+    Notes
+    -----
     The rules: it has a name; it returns messages with at least one user message; it places the images of
     ``context.parts`` in that order (image ``k`` of an answer must be ``parts[k - 1]``); it leaves the output
-    contract to the pipeline; it pickles. ``context`` defaults to one normal reference and one inspected image.
-    Returns the messages with the pipeline's contract appended.
+    contract to the pipeline; it pickles.
     """
     if context is None:
         gray = Rendering(images=[np.full((32, 32, 3), 127, np.uint8)])
@@ -231,12 +281,27 @@ def check_prompt_builder(builder: PromptBuilder, context: PromptContext | None =
 
 
 def check_modality(modality: Modality[Any], sample: Any, *, expert: bool = True) -> Any:
-    """Check that ``modality`` honours the :class:`~genad.Modality` contract on one input.
+    """Check that a modality honours the :class:`~genad.Modality` contract on one input.
 
-    ``sample`` is a path or in-memory object of the modality. The rules: the name and suffixes are well formed;
-    ``load`` returns a sample that names this modality and returns a loaded sample as it is; the default renderer
-    passes :func:`check_renderer`; the default expert (when ``expert``) scores the sample; ``picture`` draws an
-    RGB image; the modality pickles. Returns the loaded sample.
+    Parameters
+    ----------
+    modality
+        The modality to check.
+    sample
+        A path or in-memory object of the modality.
+    expert
+        Also check that the default expert scores the sample.
+
+    Returns
+    -------
+    object
+        The loaded sample.
+
+    Notes
+    -----
+    The rules: the name and suffixes are well formed; ``load`` returns a sample that names this modality and
+    returns a loaded sample as it is; the default renderer passes :func:`check_renderer`; the default expert (when
+    ``expert``) scores the sample; ``picture`` draws an RGB image; the modality pickles.
     """
     assert isinstance(modality.name, str) and modality.name.isidentifier(), "the name is a Python identifier"
     assert all(s.startswith(".") and s == s.lower() for s in modality.suffixes), "suffixes are lower case, with the dot"

@@ -58,13 +58,34 @@ _UCR_NAME = re.compile(r"^(?P<id>\d+)_UCR_Anomaly_(?P<name>.+)_(?P<train>\d+)_(?
 class EvalItem:
     """One sample to score, with its ground truth.
 
-    ``sample`` is a path (images, point clouds, NAB CSVs, video frame folders) or a loaded object (a pandas
-    DataFrame for SKAB/SMAP, a pandas Series for UCR). ``label`` is 1 for anomalous, 0 for normal. Ground truth:
-    ``mask`` (image mask path, or several paths to unite), ``frame_labels`` (video, one 0/1 per frame),
-    ``point_labels`` (point clouds, one 0/1 per point), ``windows`` (series: inclusive 0-based ``(start, end)``
-    positions; for video the anomalous frame intervals). ``references`` are paired normal samples (a DeepPCB
-    template, a series' training part) used instead of k-shot references. ``split`` is ``"train"`` for items only
-    usable as references (never scored).
+    Parameters
+    ----------
+    name
+        The item's name (the result store's key).
+    sample
+        A path (images, point clouds, NAB CSVs, video frame folders) or a loaded object (a pandas DataFrame for
+        SKAB/SMAP, a pandas Series for UCR).
+    label
+        1 for anomalous, 0 for normal.
+    category, modality, defect_type
+        The category, the modality's name and the defect's name (``"good"`` when normal).
+    mask
+        Ground truth of images: a mask path, or several paths to unite.
+    frame_labels
+        Ground truth of videos: one 0/1 per frame.
+    point_labels
+        Ground truth of point clouds: one 0/1 per point.
+    windows
+        Ground truth of series: inclusive 0-based ``(start, end)`` positions; for video the anomalous frame
+        intervals.
+    timestamps
+        A series' timestamps, one per row.
+    references
+        Paired normal samples (a DeepPCB template, a series' training part) used instead of k-shot references.
+    split
+        ``"train"`` for items only usable as references (never scored).
+    meta
+        Anything else a reader keeps (a source path, DeepPCB boxes).
     """
 
     name: str
@@ -84,6 +105,7 @@ class EvalItem:
 
     @property
     def is_normal(self) -> bool:
+        """Whether the label is 0."""
         return self.label == 0
 
     @property
@@ -96,14 +118,34 @@ class EvalItem:
         return len(self.sample)
 
     def load_mask(self, shape: tuple[int, int] | None = None) -> np.ndarray | None:
-        """The ground-truth mask as a boolean ``(H, W)`` array (several masks united); all False for a normal
-        item when ``shape`` is given; ``None`` when the item has no mask."""
+        """The ground-truth mask as a boolean ``(H, W)`` array (several masks united); see :func:`load_mask`.
+
+        Parameters
+        ----------
+        shape
+            ``(H, W)``: a normal item without a mask gets an all-False mask of this shape.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The mask; ``None`` when the item has no mask (and is not a normal item with ``shape`` given).
+        """
         return load_mask(self, shape)
 
 
 @dataclass
 class Dataset:
-    """The items of one dataset folder, in a stable order."""
+    """The items of one dataset folder, in a stable order.
+
+    Parameters
+    ----------
+    root
+        The dataset folder.
+    format
+        The layout's name (see :data:`FORMATS`).
+    items
+        Every item, sorted by category, split and name.
+    """
 
     root: Path
     format: str
@@ -111,9 +153,11 @@ class Dataset:
 
     @property
     def categories(self) -> list[str]:
+        """The categories' names, sorted."""
         return sorted({item.category for item in self.items})
 
     def category(self, name: str) -> list[EvalItem]:
+        """The items of one category."""
         return [item for item in self.items if item.category == name]
 
     def __len__(self) -> int:
@@ -124,7 +168,22 @@ class Dataset:
 
 
 def read_dataset(path: str | Path, fmt: str = "auto", category: str | None = None) -> Dataset:
-    """Read every item of the dataset at ``path`` (``fmt="auto"`` guesses the layout); optionally one category."""
+    """Read every item of a dataset folder, or of one category.
+
+    Parameters
+    ----------
+    path
+        The dataset folder.
+    fmt
+        The layout (one of :data:`FORMATS`), or ``"auto"`` to guess it.
+    category
+        Read only this category.
+
+    Raises
+    ------
+    DataError
+        When the folder does not have the layout, or holds no items (of the category).
+    """
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
@@ -149,7 +208,18 @@ def read_dataset(path: str | Path, fmt: str = "auto", category: str | None = Non
 
 
 def detect_format(path: str | Path) -> str:
-    """Guess a folder's layout; raises :class:`DataError` naming the formats when nothing matches."""
+    """Guess a folder's layout.
+
+    Parameters
+    ----------
+    path
+        The dataset folder.
+
+    Raises
+    ------
+    DataError
+        Naming the formats, when nothing matches.
+    """
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"not a folder: {root}")
@@ -306,8 +376,20 @@ def _deeppcb_boxes(path: Path) -> tuple[list[list[int]], list[str]]:
 
 
 def load_mask(item: EvalItem, shape: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The item's ground-truth mask as a boolean ``(H, W)`` array (masks united); all False for normal images
-    when ``shape`` is given, ``None`` when the item has no mask."""
+    """An item's ground-truth mask as a boolean ``(H, W)`` array (masks united).
+
+    Parameters
+    ----------
+    item
+        The item.
+    shape
+        ``(H, W)``: a normal item without a mask gets an all-False mask of this shape.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The mask; ``None`` when the item has no mask (and is not a normal item with ``shape`` given).
+    """
     import cv2
 
     if item.mask is None:
@@ -476,7 +558,20 @@ _PLY_TYPES = {
 
 
 def read_ply_labels(path: str | Path, prop: str = "label") -> np.ndarray | None:
-    """The per-vertex ``label`` property of a PLY file as int8 0/1, or ``None`` when it has none."""
+    """A per-vertex property of a PLY file as int8 0/1, or ``None`` when it has none.
+
+    Parameters
+    ----------
+    path
+        The PLY file (ASCII or binary).
+    prop
+        The vertex property's name.
+
+    Raises
+    ------
+    CorruptInputError
+        When the file is not a PLY file, has list properties on vertices, or no leading vertex element.
+    """
     raw = Path(path).read_bytes()
     end = raw.find(b"end_header")
     if not raw.startswith(b"ply") or end < 0:

@@ -60,7 +60,15 @@ _SECTIONS = {
 
 def write_report(path: str | Path, dataset: Dataset, records: Sequence[EvalRecord], summary: dict[str, Any],
                  *, n_worst: int = 4, progress: bool = False) -> Path:
-    """Write :func:`render_report` to ``path`` (UTF-8) and return the path."""
+    """Write :func:`render_report` to a file (UTF-8) and return its path.
+
+    Parameters
+    ----------
+    path
+        The HTML file to write; its folder is made if needed.
+    dataset, records, summary, n_worst, progress
+        As for :func:`render_report`.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(dataset, records, summary, n_worst=n_worst, progress=progress), encoding="utf-8")
@@ -73,7 +81,20 @@ def render_report(dataset: Dataset, records: Sequence[EvalRecord], summary: dict
 
     Per category: up to ``n_worst`` false positives (highest score first) and false negatives (lowest first) at
     the reports' own verdicts, up to ``n_worst // 2`` correct answers of each class closest to the other class, and
-    every failed sample with its error. ``progress`` shows a progress bar while the pictures are drawn.
+    every failed sample with its error.
+
+    Parameters
+    ----------
+    dataset
+        The evaluated dataset.
+    records
+        The records :meth:`Runner.run <genad.eval.Runner.run>` returned for it.
+    summary
+        The :func:`~genad.eval.summarize` document.
+    n_worst
+        Errors shown per kind and category.
+    progress
+        Show a progress bar while the pictures are drawn.
     """
     from tqdm import tqdm
 

@@ -58,7 +58,19 @@ NAB_KEYS = {"standard": "nab_standard", "reward_low_FP_rate": "nab_low_fp", "rew
 
 @dataclass(frozen=True, eq=False)
 class EvalRecord:
-    """One scored item and its report; ``cached`` when the report came from the result store, not a new run."""
+    """One scored item and its report.
+
+    Parameters
+    ----------
+    item
+        The scored item.
+    report
+        Its report.
+    references
+        The names of the references it was scored against.
+    cached
+        Whether the report came from the result store, not a new run.
+    """
 
     item: EvalItem
     report: AnomalyReport
@@ -67,11 +79,18 @@ class EvalRecord:
 
     @property
     def score(self) -> float | None:
+        """The report's score, or ``None`` when it failed."""
         return self.report.score if self.report.ok else None
 
 
 class ResultStore:
-    """Per-sample reports in SQLite, one row per ``(run, item)``, written as each completes."""
+    """Per-sample reports in SQLite, one row per ``(run, item)``, written as each completes.
+
+    Parameters
+    ----------
+    path
+        The SQLite file (made on first use, with its folder).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = path
@@ -91,7 +110,13 @@ class ResultStore:
         return {"path": self.path, "_db_": None}
 
     def load(self, run: str) -> dict[str, AnomalyReport]:
-        """Every stored report of ``run`` by item name."""
+        """Every stored report of a run, by item name.
+
+        Parameters
+        ----------
+        run
+            The run's key (:meth:`Runner.run_key`).
+        """
         out: dict[str, AnomalyReport] = {}
         for name, text, blob in self._db().execute("SELECT item, report, anomaly_map FROM results WHERE run = ?",
                                                    (run,)):
@@ -102,6 +127,7 @@ class ResultStore:
         return out
 
     def save(self, run: str, item: str, report: AnomalyReport) -> None:
+        """Store (or replace) the report of one item of a run, its anomaly map as float32."""
         blob = None
         if report.anomaly_map is not None:
             buf = io.BytesIO()
@@ -111,18 +137,33 @@ class ResultStore:
                            (run, item, report.to_json(indent=None), blob))
 
     def count(self, run: str) -> int:
+        """How many reports of a run are stored."""
         return int(self._db().execute("SELECT COUNT(*) FROM results WHERE run = ?", (run,)).fetchone()[0])
 
     def close(self) -> None:
+        """Close the database connection (it reopens on next use)."""
         if self._db_ is not None:
             self._db_.close()
             self._db_ = None
 
 
 def check_components(detector: Any, modality: str) -> None:
-    """Raise before scoring when ``detector`` cannot run ``modality`` here: an unknown modality
-    (:class:`~genad.errors.UnsupportedInputError`) or a default renderer or expert whose dependencies are missing
-    (:class:`~genad.errors.MissingDependencyError`)."""
+    """Raise before scoring when a detector cannot run a modality here.
+
+    Parameters
+    ----------
+    detector
+        The detector (anything with ``resolved_mode``; its ``renderers`` and ``experts`` are read if it has them).
+    modality
+        The modality's name.
+
+    Raises
+    ------
+    UnsupportedInputError
+        For an unknown modality.
+    MissingDependencyError
+        When a default renderer or expert the mode needs has missing dependencies.
+    """
     mode = detector.resolved_mode()
     spec = get_modality(modality)
     spec.check_dependencies("sample")
@@ -148,9 +189,19 @@ def _plain(value: Any) -> bool:
 
 
 def protocol_detector(detector: Any, fmt: str) -> Any:
-    """The detector a dataset format's protocol calls for: ``detector`` with the experts the format requires
-    (see :data:`genad.eval._datasets.PROTOCOL_EXPERTS`; NAB measures streaming detection, so its series expert is
-    causal), unless the detector already has its own expert for that modality."""
+    """The detector a dataset format's protocol calls for.
+
+    That is the detector with the experts the format requires (see :data:`genad.eval._datasets.PROTOCOL_EXPERTS`;
+    NAB measures streaming detection, so its series expert is causal), unless the detector already has its own
+    expert for that modality.
+
+    Parameters
+    ----------
+    detector
+        The detector; a copy is adapted, the detector itself is not changed.
+    fmt
+        The dataset's format.
+    """
     required = PROTOCOL_EXPERTS.get(fmt, {})
     experts = getattr(detector, "experts", None) or {}
     missing = {m: make() for m, make in required.items() if m not in experts}
@@ -162,10 +213,24 @@ def protocol_detector(detector: Any, fmt: str) -> Any:
 
 
 def select_references(items: Sequence[EvalItem], shots: int, seed: int) -> tuple[list[EvalItem], list[EvalItem]]:
-    """Split one category into (k-shot references, items to score).
+    """Split one category into k-shot references and items to score.
 
-    References are ``shots`` normal items drawn with ``numpy.random.default_rng(seed)`` from the train split when
-    there is one, else from the normal test items (which then leave scoring). Train-split items are never scored.
+    References are normal items drawn from the train split when there is one, else from the normal test items
+    (which then leave scoring). Train-split items are never scored.
+
+    Parameters
+    ----------
+    items
+        The category's items.
+    shots
+        How many references to draw.
+    seed
+        Seeds the draw (``numpy.random.default_rng(seed)``).
+
+    Returns
+    -------
+    tuple of list
+        The references and the items to score.
     """
     train = [it for it in items if it.split == "train" and it.label == 0]
     test = [it for it in items if it.split != "train"]
@@ -252,8 +317,11 @@ class Runner:
             raise InputError(f"zero_shot must be 'batch' or 'alone', not {self.zero_shot!r}")
 
     def run_key(self, dataset: Dataset) -> str:
-        """A hash of what decides each sample's result: data root and format, mode, model, shots, seed, the genad
-        version and, in local and hybrid mode, each expert's class and parameters."""
+        """A hash of what decides each sample's result, the result store's key of the run.
+
+        It covers the data root and format, mode, model, shots, seed, the genad version and, in local and hybrid
+        mode, each expert's class and parameters.
+        """
         from genad import __version__
 
         client = getattr(self.detector, "client", None)
@@ -271,8 +339,10 @@ class Runner:
         return hashlib.sha256(json.dumps(settings, default=str).encode()).hexdigest()[:16]
 
     def plan(self, dataset: Dataset) -> list[tuple[EvalItem, tuple[Any, ...], tuple[str, ...]]]:
-        """Every item to score with its references (objects to pass, and their names for the record). NAB scores
-        every file with no references, whatever ``shots`` says."""
+        """Every item to score with its references (objects to pass, and their names for the record).
+
+        NAB scores every file with no references, whatever ``shots`` says.
+        """
         planned = []
         shots = 0 if dataset.format == "nab" else self.shots
         for category in dataset.categories:
@@ -288,9 +358,12 @@ class Runner:
         return planned
 
     def run(self, dataset: Dataset) -> list[EvalRecord]:
-        """Score the dataset; already stored items are loaded, not rescored (stored failures are rescored unless
-        ``keep_errors``). Backend failures, missing dependencies and a missing endpoint stop the run (what
-        completed stays stored); other per-sample errors are stored as ``status="error"`` reports."""
+        """Score the dataset, one record per scored item.
+
+        Already stored items are loaded, not rescored (stored failures are rescored unless ``keep_errors``).
+        Backend failures, missing dependencies and a missing endpoint stop the run (what completed stays stored);
+        other per-sample errors are stored as ``status="error"`` reports.
+        """
         from tqdm import tqdm
 
         for modality in sorted({it.modality for it in dataset}):
@@ -420,9 +493,21 @@ _NOT_THE_SAMPLES = (BackendError, ConfigurationError)
 
 
 def score_job(detector: Any, items: tuple[EvalItem, ...], refs: tuple[Any, ...]) -> list[AnomalyReport]:
-    """The reports of one job: :func:`score_item` for one sample; for a zero-shot batch, ``detect_many`` over the
-    items (one category, one modality), so the expert scores them together. A batch member's backend or
-    configuration error is raised, as :func:`score_item` does."""
+    """The reports of one job: one sample, or a zero-shot batch.
+
+    One sample is scored by :func:`score_item`; a zero-shot batch by ``detect_many`` over the items (one category,
+    one modality), so the expert scores them together. A batch member's backend or configuration error is raised,
+    as :func:`score_item` does.
+
+    Parameters
+    ----------
+    detector
+        What scores the samples.
+    items
+        The job's items.
+    refs
+        The references to pass (none for a batch).
+    """
     if len(items) == 1 and refs:
         return [score_item(detector, items[0], refs)]
     if len(items) == 1 or not hasattr(detector, "detect_many"):
@@ -440,9 +525,25 @@ def score_job(detector: Any, items: tuple[EvalItem, ...], refs: tuple[Any, ...])
 
 
 def score_item(detector: Any, item: EvalItem, refs: tuple[Any, ...]) -> AnomalyReport:
-    """``detector``'s report on ``item``; a failure of the sample (unreadable input, unparseable reply) becomes a
-    ``status="error"`` report. Backend and configuration errors (a missing dependency or endpoint) are raised:
-    they are not the sample's fault and must not be stored as its result."""
+    """A detector's report on one item.
+
+    A failure of the sample (unreadable input, unparseable reply) becomes a ``status="error"`` report.
+
+    Parameters
+    ----------
+    detector
+        What scores the sample (anything with ``detect`` and ``resolved_mode``).
+    item
+        The item.
+    refs
+        The references to pass.
+
+    Raises
+    ------
+    BackendError, ConfigurationError
+        Backend and configuration errors (a missing dependency or endpoint): they are not the sample's fault and
+        must not be stored as its result.
+    """
     try:
         return detector.detect(item.sample, category=item.category, references=refs, modality=item.modality)
     except (BackendError, ConfigurationError):
@@ -484,8 +585,17 @@ def _nab(records: list[EvalRecord]) -> dict[str, float]:
 
 
 def category_metrics(fmt: str, records: list[EvalRecord]) -> dict[str, float]:
-    """The metrics that apply to one category's scored (non-error) records: its modality's, plus the NAB scores
-    for NAB files."""
+    """The metrics that apply to one category's scored (non-error) records.
+
+    They are its modality's, plus the NAB scores for NAB files.
+
+    Parameters
+    ----------
+    fmt
+        The dataset's format.
+    records
+        The category's scored records.
+    """
     out = get_modality(records[0].item.modality).metrics(records)
     if fmt == "nab":
         out.update(_nab(records))
@@ -493,8 +603,16 @@ def category_metrics(fmt: str, records: list[EvalRecord]) -> dict[str, float]:
 
 
 def as_wrong(record: EvalRecord) -> EvalRecord:
-    """A failed record as a wrong answer: an anomalous sample said normal with score 0, a normal one said
-    anomalous with score 1; no map and no region, so nothing is located."""
+    """A failed record as a wrong answer.
+
+    An anomalous sample is said normal with score 0, a normal one anomalous with score 1; no map and no region,
+    so nothing is located.
+
+    Parameters
+    ----------
+    record
+        The failed record.
+    """
     label = int(record.item.label)
     report = AnomalyReport(is_anomalous=not label, score=float(1 - label), modality=record.item.modality,
                            source=record.item.name, mode=record.report.mode, model=record.report.model,
@@ -504,8 +622,21 @@ def as_wrong(record: EvalRecord) -> EvalRecord:
 
 
 def failure_summary(records: Sequence[EvalRecord], width: int = 240) -> list[dict[str, Any]]:
-    """The failed records grouped by error type, most frequent first: ``error_type``, ``count`` and an
-    ``example`` (the first such sample's name and message, cut to ``width`` characters)."""
+    """The failed records grouped by error type, most frequent first.
+
+    Parameters
+    ----------
+    records
+        The records; those with a score are skipped.
+    width
+        The longest example, in characters.
+
+    Returns
+    -------
+    list of dict
+        Per group: ``error_type``, ``count`` and an ``example`` (the first such sample's name and message, cut to
+        ``width`` characters).
+    """
     groups: dict[str, dict[str, Any]] = {}
     for r in records:
         if r.report.ok and r.report.score is not None:

@@ -26,8 +26,11 @@ TRUTH_COLOUR = (40, 220, 40)
 
 
 class ImageModality(ModalityBase):
-    """Images: :class:`~genad.modalities.image.ImageSample`, rendered as they are, scored by the patch-kNN
-    :class:`~genad.modalities.image.ImageExpert`."""
+    """Images: photographs and scans, regions as pixel boxes and masks.
+
+    Samples are :class:`~genad.modalities.image.ImageSample`, rendered as they are, scored by the patch-kNN
+    :class:`~genad.modalities.image.ImageExpert`.
+    """
 
     name = "image"
     suffixes = IMAGE_SUFFIXES

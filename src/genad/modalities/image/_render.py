@@ -15,7 +15,13 @@ __all__ = ["ImageRenderer", "ImageRendering"]
 
 @dataclass(eq=False)
 class ImageRendering(Rendering):
-    """One resized image; a box on it maps to native pixels by the scale factors."""
+    """One resized image; a box on it maps to native pixels by the scale factors.
+
+    Parameters
+    ----------
+    native_size
+        ``(width, height)`` of the sample; the other fields are :class:`~genad.Rendering`'s.
+    """
 
     native_size: tuple[int, int] = (0, 0)  # (width, height) of the sample
 
@@ -63,9 +69,15 @@ class ImageRendering(Rendering):
 class ImageRenderer:
     """Fit an image inside ``max_side`` pixels (never upscaling beyond ``min_side`` for tiny images).
 
-    OpenAI-style endpoints bill by 512-pixel tiles after scaling the short side to 768 px, so the default
-    ``max_side=768`` bounds a square image to four tiles. The map back to native pixels is exact: boxes are
-    scaled by the same factors the image was resized with.
+    The map back to native pixels is exact: boxes are scaled by the same factors the image was resized with.
+
+    Parameters
+    ----------
+    max_side
+        The longest side in pixels. OpenAI-style endpoints bill by 512-pixel tiles after scaling the short side
+        to 768 px, so the default 768 bounds a square image to four tiles.
+    min_side
+        Tiny images are upscaled until their short side is this many pixels, never beyond.
     """
 
     max_side: int = 768

@@ -21,8 +21,11 @@ __all__ = ["PointCloudModality", "modality"]
 
 
 class PointCloudModality(ModalityBase):
-    """Point clouds and meshes: rendered as multi-view depth images, scored by the geometric
-    :class:`~genad.modalities.pointcloud.PointCloudExpert`."""
+    """Point clouds and meshes, regions as point indices.
+
+    They are rendered as multi-view depth images and scored by the geometric
+    :class:`~genad.modalities.pointcloud.PointCloudExpert`.
+    """
 
     name = "pointcloud"
     suffixes = (".ply", ".pcd", ".xyz", ".pts", *MESH_SUFFIXES)
@@ -51,11 +54,12 @@ class PointCloudModality(ModalityBase):
         return PointCloudExpert()
 
     def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
-        """The cloud's views in grey shading, the expert's point scores as a heatmap, each region's points painted
-        in its source's colour and boxed with its number in every view where they are visible.
+        """The cloud's views in grey shading, with the point scores and the regions drawn on them.
 
-        The views are those of the default renderer (:class:`~genad.modalities.pointcloud.PointCloudRenderer`),
-        tiled in one image; a point is painted where it is the nearest point to the camera.
+        The expert's point scores are a heatmap; each region's points are painted in its source's colour and boxed
+        with its number in every view where they are visible. The views are those of the default renderer
+        (:class:`~genad.modalities.pointcloud.PointCloudRenderer`), tiled in one image; a point is painted where it
+        is the nearest point to the camera.
         """
         from dataclasses import replace
 

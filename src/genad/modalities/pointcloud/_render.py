@@ -29,7 +29,15 @@ _MAX_SPLAT = 8
 
 @dataclass(frozen=True)
 class View:
-    """One camera: ``direction`` points from the object towards the camera; ``name`` is shown on the render."""
+    """One camera.
+
+    Parameters
+    ----------
+    name
+        Shown on the render.
+    direction
+        Points from the object towards the camera.
+    """
 
     name: str
     direction: tuple[float, float, float]
@@ -39,9 +47,22 @@ class View:
 class PointCloudRendering(Rendering):
     """Depth views of one cloud and their pixel-to-point maps.
 
-    ``point_maps[k]`` is an ``(H, W)`` int array: the index of the point visible at each pixel of view ``k``, or
-    ``-1``. With ``composite=True`` there is one image (the grid) and ``view_origins[k]`` is the ``(x, y)`` pixel
-    of view ``k``'s top-left corner in it; otherwise image ``k`` is view ``k`` and every origin is ``(0, 0)``.
+    The fields below add to :class:`~genad.Rendering`'s.
+
+    Parameters
+    ----------
+    point_maps
+        ``point_maps[k]`` is an ``(H, W)`` int array: the index of the point visible at each pixel of view ``k``,
+        or ``-1``.
+    view_names
+        The views' names.
+    view_origins
+        ``view_origins[k]`` is the ``(x, y)`` pixel of view ``k``'s top-left corner in the grid, or ``(0, 0)``
+        without ``composite``.
+    composite
+        ``True``: there is one image, the grid of views; ``False``: image ``k`` is view ``k``.
+    n_points
+        Points in the cloud.
     """
 
     point_maps: list[np.ndarray] = field(default_factory=list)
@@ -112,7 +133,13 @@ class PointCloudRendering(Rendering):
 
     @staticmethod
     def fuse(regions: Sequence[Region]) -> Region:
-        """One region holding the union of the regions' point indices (regions named on several views)."""
+        """One region holding the union of the regions' point indices (regions named on several views).
+
+        Parameters
+        ----------
+        regions
+            Point regions; the result takes their labels, their highest confidence and the first one's source.
+        """
         parts = [np.asarray(r.indices, dtype=np.int64) for r in regions if r.indices is not None]
         indices = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
         confidences = [r.confidence for r in regions if r.confidence is not None]
@@ -123,13 +150,35 @@ class PointCloudRendering(Rendering):
 
 @dataclass(frozen=True)
 class PointCloudRenderer:
-    """Render ``n_views`` depth images of a cloud: ``n_views - 1`` around it at ``elevation`` degrees, one from the
-    top (along ``up``, by default the sample's ``meta["up"]`` or +z).
+    """Render depth images of a cloud from around it and from the top.
 
-    ``style="shaded"`` colours depth with ``colormap`` (near is bright) and shades it by the surface slope read off
-    the depth buffer; ``"depth"`` is the colormap alone; ``"normals"`` is grey Lambert shading by the points'
-    normals (or the depth buffer's). Points are splatted as squares whose size follows the cloud's point spacing
-    (``splat_radius=None``), so sparse and dense clouds both render without holes.
+    Parameters
+    ----------
+    n_views
+        Views: ``n_views - 1`` around the cloud, one from the top.
+    size
+        Width and height of a view in pixels.
+    projection
+        ``"orthographic"`` or ``"perspective"``.
+    style
+        ``"shaded"`` colours depth with ``colormap`` (near is bright) and shades it by the surface slope read off
+        the depth buffer; ``"depth"`` is the colormap alone; ``"normals"`` is grey Lambert shading by the points'
+        normals (or the depth buffer's).
+    colormap
+        A matplotlib colormap's name.
+    elevation
+        The elevation of the views around the cloud, in degrees.
+    fov
+        The perspective camera's field of view, in degrees.
+    composite
+        Tile the views into one labelled image.
+    splat_radius
+        Half-width in pixels of the square each point is drawn as; with ``None`` it follows the cloud's point
+        spacing, so sparse and dense clouds both render without holes.
+    up
+        The top view looks along it; by default the sample's ``meta["up"]`` or +z.
+    background
+        RGB of empty space.
     """
 
     n_views: int = 4
@@ -145,7 +194,18 @@ class PointCloudRenderer:
     background: tuple[int, int, int] = (255, 255, 255)
 
     def views(self, up: np.ndarray) -> list[View]:
-        """The cameras, as unit directions from the object towards the camera."""
+        """The cameras, as unit directions from the object towards the camera.
+
+        Parameters
+        ----------
+        up
+            The unit up direction.
+
+        Raises
+        ------
+        InputError
+            When ``n_views`` is less than 1.
+        """
         if self.n_views < 1:
             raise InputError(f"n_views must be >= 1, got {self.n_views}")
         side, front = _perpendicular_pair(up)

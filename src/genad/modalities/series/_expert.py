@@ -51,25 +51,54 @@ MAX_SHAPES = 4096  # offline neighbours searched per series (evenly spaced), whi
 class SeriesExpert:
     """Per-point anomaly scores for a :class:`~genad.modalities.series._sample.SeriesSample`.
 
-    ``mode="causal"`` makes the score at ``t`` depend only on values up to ``t`` (streaming; what NAB measures);
-    ``"offline"`` uses the whole series. Causal parameters: ``history`` is how many past points a record (and the
-    likelihood) looks back; ``value_margin`` is the relative excess over the value record that counts as anomalous
-    (surprise 1, score 0.5); ``short_margin`` is the same for a value record over the last ``short_history`` points
-    only (regime changes: the old regime leaves that window sooner). ``shape_level`` is the ``-log10`` tail
-    probability of the shape distance's :func:`anomaly_likelihood` that counts as anomalous; with
-    ``shape_calibration="record"`` (the previous design, with ``short_margin=0.2``) the shape distance is a record
-    like the value instead, with ``shape_margin`` as its relative excess. Alarms
-    closer than ``alarm_gap`` points form one event: an alarm is divided by one plus the number of earlier events
-    at least as surprising (:func:`rank_discount`), and every score within ``alarm_gap`` points after the alarm
-    that opened an event is halved (one event, one alarm). ``window`` is the shape length and ``segments`` its
-    piecewise means. Offline, ``z_anomalous`` is the robust z-score that counts as anomalous, and at most about
-    ``max_share`` of the points stay anomalous (:func:`cap_share`). Regions are runs of points scoring ``>= 0.5``,
-    runs closer than ``merge_gap`` points merged, none longer than ``max_share`` of the series (a longer run keeps
-    that many points around its peak), at most ``max_regions``, most anomalous first.
+    Regions are runs of points scoring ``>= 0.5``, runs closer than ``merge_gap`` points merged, none longer than
+    ``max_share`` of the series (a longer run keeps that many points around its peak), at most ``max_regions``,
+    most anomalous first.
 
-    The likelihood calibration, ``shape_level`` and ``short_margin`` were chosen on 16 NAB files of ``../shared/data``
-    (three categories) and tested on the other 24; the rest comes from an earlier design shaped on all 40
-    (docs/series.md). The same values serve every file.
+    Parameters
+    ----------
+    mode
+        ``"causal"`` makes the score at ``t`` depend only on values up to ``t`` (streaming; what NAB measures);
+        ``"offline"`` uses the whole series.
+    history
+        Causal: how many past points a record (and the likelihood) looks back.
+    window, segments
+        The shape length and its number of piecewise means.
+    value_margin
+        Causal: the relative excess over the value record that counts as anomalous (surprise 1, score 0.5).
+    shape_margin
+        Causal, with ``shape_calibration="record"``: the shape distance's relative excess over its record that
+        counts as anomalous.
+    shape_calibration
+        Causal: ``"likelihood"`` calibrates the shape distance by its :func:`anomaly_likelihood`; ``"record"``
+        (the previous design, with ``short_margin=0.2``) makes it a record like the value instead.
+    shape_level
+        Causal: the ``-log10`` tail probability of the shape distance's :func:`anomaly_likelihood` that counts as
+        anomalous.
+    short_history, short_margin
+        Causal: ``short_margin`` is the same as ``value_margin`` for a value record over the last
+        ``short_history`` points only (regime changes: the old regime leaves that window sooner).
+    alarm_gap
+        Causal: alarms closer than this many points form one event. An alarm is divided by one plus the number
+        of earlier events at least as surprising (:func:`rank_discount`), and every score within ``alarm_gap``
+        points after the alarm that opened an event is halved (one event, one alarm).
+    z_anomalous
+        Offline: the robust z-score that counts as anomalous.
+    warmup
+        Causal: the first ``warmup + window`` points of the history (references, then the series) score 0.
+    max_regions
+        The most regions reported.
+    merge_gap
+        Runs of anomalous points closer than this many points are merged into one region.
+    max_share
+        Offline, at most about this share of the points stay anomalous (:func:`cap_share`); no region is longer
+        than this share of the series.
+
+    Notes
+    -----
+    The likelihood calibration, ``shape_level`` and ``short_margin`` were chosen on 16 NAB files of
+    ``../shared/data`` (three categories) and tested on the other 24; the rest comes from an earlier design shaped
+    on all 40 (docs/series.md). The same values serve every file.
     """
 
     mode: Mode = "offline"
@@ -90,11 +119,32 @@ class SeriesExpert:
     max_share: float = 0.1
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
-        """Each series scored on its own against ``references`` (series are not scored against each other)."""
+        """Each series scored on its own against the references (series are not scored against each other).
+
+        Parameters
+        ----------
+        samples
+            The series.
+        references
+            Normal reference series.
+        """
         return [self.score(s, references) for s in samples]
 
     def score(self, sample: SeriesSample, references: Sequence[Any] = ()) -> ExpertResult:
-        """Score every point; ``score`` is the maximum point score, ``anomaly_map`` the ``(T,)`` point scores."""
+        """Score every point; ``score`` is the maximum point score, ``anomaly_map`` the ``(T,)`` point scores.
+
+        Parameters
+        ----------
+        sample
+            The series (a :class:`~genad.modalities.series._sample.SeriesSample` or an array it is made from).
+        references
+            Normal reference series, with as many columns as the sample.
+
+        Raises
+        ------
+        InputError
+            When a reference's columns differ from the sample's, or for an unknown ``mode``.
+        """
         if not isinstance(sample, SeriesSample):
             sample = SeriesSample.from_array(sample)
         refs = [r if isinstance(r, SeriesSample) else SeriesSample.from_array(r) for r in references]
@@ -231,6 +281,13 @@ def quiet_repeats(scores: np.ndarray, gap: int) -> np.ndarray:
 
     An alarm opens an event when no event was opened in the ``gap`` points before it; the rest of the event, alarm
     or not, counts for half: one event, one alarm.
+
+    Parameters
+    ----------
+    scores
+        Point scores.
+    gap
+        The event's length after its opening alarm, in points.
     """
     out = scores.copy()
     last = -gap - 1
@@ -244,8 +301,15 @@ def quiet_repeats(scores: np.ndarray, gap: int) -> np.ndarray:
 def rank_discount(surprise: np.ndarray, gap: int) -> np.ndarray:
     """Each alarm (``surprise >= 1``) divided by one plus the number of earlier alarm events at least as surprising.
 
-    Alarms closer than ``gap`` points form one event, whose surprise is its largest; an event does not count against
-    itself. Causal: the result at ``t`` depends on ``surprise[:t + 1]`` only.
+    An event's surprise is its largest; an event does not count against itself. Causal: the result at ``t``
+    depends on ``surprise[:t + 1]`` only.
+
+    Parameters
+    ----------
+    surprise
+        Surprise per point.
+    gap
+        Alarms closer than this many points form one event.
     """
     import bisect
 
@@ -266,12 +330,25 @@ def rank_discount(surprise: np.ndarray, gap: int) -> np.ndarray:
 
 def anomaly_likelihood(raw: np.ndarray, history: int = 2500, smooth: int = LIKELIHOOD_SMOOTH,
                        learn: int = LIKELIHOOD_LEARN) -> np.ndarray:
-    """How unusual the recent level of a raw surprise is for this stream: ``-log10`` of the Gaussian upper tail
-    probability of the mean of the last ``smooth`` values of ``raw`` under the mean and standard deviation of that
-    mean over the ``history`` points before (the anomaly likelihood of HTM / NAB, causal: the result at ``t`` depends
-    on ``raw[:t + 1]`` only). 0 until ``learn`` points have been seen, and wherever the mean is not above its usual
-    level. The standard deviation is floored at 1 % of the usual level, so a stream whose surprise never varied (a
-    constant series) flags any rise."""
+    """How unusual the recent level of a raw surprise is for this stream (the anomaly likelihood of HTM / NAB).
+
+    The result is ``-log10`` of the Gaussian upper tail probability of the mean of the last ``smooth`` values of
+    ``raw`` under the mean and standard deviation of that mean over the ``history`` points before. Causal: the
+    result at ``t`` depends on ``raw[:t + 1]`` only. It is 0 until ``learn`` points have been seen, and wherever
+    the mean is not above its usual level. The standard deviation is floored at 1 % of the usual level, so a
+    stream whose surprise never varied (a constant series) flags any rise.
+
+    Parameters
+    ----------
+    raw
+        The raw surprise per point.
+    history
+        Points the usual level is measured over.
+    smooth
+        Values averaged into the recent level.
+    learn
+        Points seen before the result is non-zero (at most ``history``).
+    """
     import pandas as pd
     from scipy.special import log_ndtr
 
@@ -289,11 +366,21 @@ def causal_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, histo
                   shape_calibration: ShapeCalibration = "likelihood", shape_level: float = 8.0,
                   short_history: int = 500, short_margin: float = 0.4, alarm_gap: int = 20,
                   warmup: int = 50) -> np.ndarray:
-    """Causal surprise per point of one column (``>= 1`` is anomalous); references are history before ``x``.
+    """Causal surprise per point of one column (``>= 1`` is anomalous).
 
-    The shape distance is calibrated by its :func:`anomaly_likelihood` (``shape_level`` is the ``-log10`` tail
-    probability that counts as anomalous) or, with ``shape_calibration="record"``, by its excess over its own record
-    (``shape_margin`` of the record's range)."""
+    Parameters
+    ----------
+    x
+        The column's values.
+    references
+        Normal series, used as history before ``x``.
+    history, window, segments, value_margin, short_history, short_margin, alarm_gap, warmup
+        As for :class:`SeriesExpert`.
+    shape_calibration, shape_level, shape_margin
+        The shape distance is calibrated by its :func:`anomaly_likelihood` (``shape_level`` is the ``-log10`` tail
+        probability that counts as anomalous) or, with ``shape_calibration="record"``, by its excess over its own
+        record (``shape_margin`` of the record's range).
+    """
     ref = [_filled(np.asarray(r, dtype=np.float64)) for r in references if np.isfinite(r).any()]
     full = np.concatenate([*ref, _filled(x)])
     full = full[max(0, full.size - x.size - 4 * history):]  # older history never reaches a record or a neighbour
@@ -330,6 +417,19 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
                    z_anomalous: float = 8.0, max_share: float = 0.1) -> np.ndarray:
     """Offline surprise per point of one column (``>= 1`` is anomalous), using the whole series (and references).
 
+    Parameters
+    ----------
+    x
+        The column's values.
+    references
+        Normal series; they set the robust scales and the shape neighbours.
+    window, segments, z_anomalous
+        As for :class:`SeriesExpert`.
+    max_share
+        The share of points that may stay anomalous (see the notes).
+
+    Notes
+    -----
     When more than ``max_share`` of the points would be anomalous by one channel (their value or their shape),
     that channel is divided by its ``1 - max_share`` quantile: the references (or the series itself) do not
     describe this series' normal, and what stands out is its most surprising ``max_share``. Each channel is capped
@@ -369,8 +469,17 @@ def offline_scores(x: np.ndarray, references: Sequence[np.ndarray] = (), *, wind
 
 
 def cap_share(surprise: np.ndarray, max_share: float) -> np.ndarray:
-    """``surprise`` divided by its ``1 - max_share`` quantile when that exceeds 1, so that at most about
-    ``max_share`` of the points stay anomalous (``>= 1``)."""
+    """Surprise divided by its ``1 - max_share`` quantile when that exceeds 1.
+
+    So at most about ``max_share`` of the points stay anomalous (``>= 1``).
+
+    Parameters
+    ----------
+    surprise
+        Surprise per point.
+    max_share
+        The share of points that may stay anomalous.
+    """
     return surprise / max(1.0, float(np.quantile(surprise, 1.0 - max_share)))
 
 

@@ -21,8 +21,11 @@ __all__ = ["SeriesModality", "modality"]
 
 
 class SeriesModality(ModalityBase):
-    """Time series: rendered as line plots, scored by the signal-statistics
-    :class:`~genad.modalities.series.SeriesExpert`."""
+    """Time series, univariate and multivariate, regions as position intervals.
+
+    They are rendered as line plots and scored by the signal-statistics
+    :class:`~genad.modalities.series.SeriesExpert`.
+    """
 
     name = "series"
     suffixes = (".csv", ".tsv", ".parquet")
@@ -55,9 +58,11 @@ class SeriesModality(ModalityBase):
         """Parquet files need pyarrow (the ``series`` extra); it is checked when one is read."""
 
     def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
-        """The whole series in one plot (one image per group of channels, stacked), the flagged intervals shaded
-        in their region's source colour and tagged with their number, and a strip of the per-position scores
-        (turbo: blue low, red high) under each plot when the report has them."""
+        """The whole series in one plot (one image per group of channels, stacked), with the report drawn on it.
+
+        The flagged intervals are shaded in their region's source colour and tagged with their number, and a strip
+        of the per-position scores (turbo: blue low, red high) runs under each plot when the report has them.
+        """
         from dataclasses import replace
 
         from genad.annotate import heat_strip, mark_region, stack

@@ -37,10 +37,22 @@ LINE_COLORS = ("#1f4e9c", "#b23a1d", "#2a7a3b", "#6b3fa0", "#8a6d1a", "#1a7f86")
 class SeriesRendering(Rendering):
     """Plots of one series and the exact map between their x axes and the sample's positions.
 
-    ``windows[v]`` is the inclusive ``(first, last)`` position plotted in image ``v``; ``channels[v]`` the column
-    numbers drawn in it; ``plot_px[v]`` the ``(left, top, right, bottom)`` pixels of its plotting area and
-    ``xlims[v]`` the x-axis limits, used to turn pixel boxes into x-axis units. ``x_is_position`` says whether the x
-    axis shows positions (datetime index) or the integer index itself.
+    The fields below add to :class:`~genad.Rendering`'s.
+
+    Parameters
+    ----------
+    index
+        The series' index.
+    x_is_position
+        Whether the x axis shows positions (datetime index) or the integer index itself.
+    windows
+        ``windows[v]`` is the inclusive ``(first, last)`` position plotted in image ``v``.
+    channels
+        ``channels[v]`` holds the column numbers drawn in image ``v``.
+    plot_px
+        ``plot_px[v]`` is the ``(left, top, right, bottom)`` pixels of image ``v``'s plotting area.
+    xlims
+        ``xlims[v]`` is image ``v``'s x-axis limits; with ``plot_px`` they turn pixel boxes into x-axis units.
     """
 
     index: Any = None
@@ -71,7 +83,15 @@ class SeriesRendering(Rendering):
         return value if isinstance(self.index, pd.DatetimeIndex) else int(value)
 
     def box_to_interval(self, view: int, box: tuple[float, float, float, float]) -> tuple[float, float]:
-        """The x-axis range covered by a pixel box on image ``view``."""
+        """The x-axis range covered by a pixel box on one image.
+
+        Parameters
+        ----------
+        view
+            The 0-based image index.
+        box
+            ``(x0, y0, x1, y1)`` in that image's pixels.
+        """
         left, _, right, _ = self.plot_px[view]
         lo, hi = self.xlims[view]
         scale = (hi - lo) / (right - left)
@@ -124,10 +144,22 @@ class SeriesRendering(Rendering):
 
 @dataclass(frozen=True)
 class SeriesRenderer:
-    """Line plots of a :class:`~genad.modalities.series._sample.SeriesSample`, ``width`` x ``height`` pixels each.
+    """Line plots of a :class:`~genad.modalities.series._sample.SeriesSample`.
 
-    A series longer than ``points_per_window`` is cut into up to ``max_windows`` windows overlapping by
-    ``overlap`` (a fraction of a window). Each image holds up to ``max_panels`` channels as stacked panels.
+    Parameters
+    ----------
+    width, height
+        The size of each plot in pixels.
+    points_per_window
+        A series longer than this is cut into windows.
+    max_windows
+        The most windows a series is cut into.
+    overlap
+        How much consecutive windows overlap, as a fraction of a window.
+    max_panels
+        Each image holds up to this many channels as stacked panels.
+    dpi
+        Matplotlib's dots per inch for the figures.
     """
 
     width: int = 1024
@@ -139,7 +171,13 @@ class SeriesRenderer:
     dpi: int = 100
 
     def windows(self, length: int) -> list[tuple[int, int]]:
-        """Inclusive ``(first, last)`` positions of each window for a series of ``length`` points."""
+        """Inclusive ``(first, last)`` positions of each window for a series.
+
+        Parameters
+        ----------
+        length
+            The series' points.
+        """
         n = min(self.max_windows, max(1, math.ceil(length / self.points_per_window)))
         if n == 1:
             return [(0, length - 1)]
@@ -251,6 +289,13 @@ def minmax_decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndar
     """Reduce ``(x, y)`` to at most ``2 * buckets`` points: each bucket's minimum and maximum, in time order.
 
     NaN values are ignored inside a bucket; an all-NaN bucket stays NaN (a gap in the line).
+
+    Parameters
+    ----------
+    x, y
+        The line's points.
+    buckets
+        Buckets the points are split into (a series of at most ``2 * buckets`` points is returned as it is).
     """
     n = y.size
     if n <= 2 * buckets:

@@ -45,9 +45,21 @@ _NOISE_FLOOR = 0.02  # px/frame at the working size: below this, flow is numeric
 class MotionStats:
     """The scale motion is judged against, in px/frame at the working size.
 
-    ``noise``: the median cell speed; ``typical``: the median mover speed over all rows; the typical speed at
-    relative row position ``y`` in [0, 1] (0 = top) is ``exp(log_intercept + log_slope * y)`` with ``y`` clipped to
-    ``row_span`` (the first and last row positions with movers); ``center``: the speed ratio that scores 0.5.
+    The typical speed at relative row position ``y`` in [0, 1] (0 = top) is
+    ``exp(log_intercept + log_slope * y)`` with ``y`` clipped to ``row_span``.
+
+    Parameters
+    ----------
+    noise
+        The median cell speed.
+    typical
+        The median mover speed over all rows.
+    log_intercept, log_slope
+        The line of the log of the typical speed over relative row position.
+    row_span
+        The first and last row positions with movers.
+    center
+        The speed ratio that scores 0.5.
     """
 
     noise: float
@@ -58,7 +70,13 @@ class MotionStats:
     center: float
 
     def typical_at(self, n_rows: int) -> np.ndarray:
-        """Typical speed for each of ``n_rows`` grid rows."""
+        """Typical speed for each grid row.
+
+        Parameters
+        ----------
+        n_rows
+            The number of grid rows.
+        """
         centres = np.clip((np.arange(n_rows) + 0.5) / n_rows, *self.row_span)
         return np.exp(self.log_intercept + self.log_slope * centres)
 
@@ -67,13 +85,29 @@ class MotionStats:
 class VideoExpert:
     """Optical-flow speed of grid cells against the scene's typical mover speed; see the module docstring.
 
-    ``work_side``: frames are scaled so their short side is at most this many pixels; ``cell``: cell size in those
-    pixels; ``window``: frames in the centred smoothing window; ``speed_ratio``: the speed, in typical speeds, that
-    scores 0.5 without references; ``sharpness``: slope of the logistic per unit of log-ratio; ``moving_factor``:
-    a cell moves if it exceeds this many times the noise level; ``perspective``: let the typical speed change from
-    the top rows to the bottom rows; ``margin``: with references, 0.5 is at this many times the median of their
-    per-frame peak ratios; intervals shorter than ``min_length`` frames are dropped after closing gaps shorter than
-    ``min_gap`` frames; ``chunk`` frames are decoded at a time.
+    Parameters
+    ----------
+    work_side
+        Frames are scaled so their short side is at most this many pixels.
+    cell
+        Cell size in those pixels.
+    window
+        Frames in the centred smoothing window.
+    speed_ratio
+        The speed, in typical speeds, that scores 0.5 without references.
+    sharpness
+        Slope of the logistic per unit of log-ratio.
+    moving_factor
+        A cell moves if it exceeds this many times the noise level.
+    perspective
+        Let the typical speed change from the top rows to the bottom rows.
+    margin
+        With references, 0.5 is at this many times the median of their per-frame peak ratios.
+    min_gap, min_length
+        Gaps shorter than ``min_gap`` frames between intervals are closed, then intervals shorter than
+        ``min_length`` frames are dropped.
+    chunk
+        Frames decoded at a time.
     """
 
     work_side: int = 240
@@ -89,12 +123,30 @@ class VideoExpert:
     chunk: int = 16
 
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
-        """Score one video against normal reference videos (or against itself when there are none)."""
+        """Score one video against normal reference videos (or against itself when there are none).
+
+        Parameters
+        ----------
+        sample
+            The video (a :class:`VideoSample` or anything it loads from).
+        references
+            Normal reference videos.
+        """
         return self.score_many([sample], references)[0]
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
-        """Score a batch against normal references; without them the motion scale comes from all the batch's
-        clips together (medians over their moving cells, so most of the clips may be anomalous)."""
+        """Score a batch against normal references.
+
+        Without references the motion scale comes from all the batch's clips together (medians over their moving
+        cells, so most of the clips may be anomalous).
+
+        Parameters
+        ----------
+        samples
+            The videos.
+        references
+            Normal reference videos.
+        """
         videos = [_as_video(s) for s in samples]
         speeds = [self.cell_speeds(v) for v in videos]
         ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
@@ -106,8 +158,15 @@ class VideoExpert:
         return [self.judge(v, s, stats, basis) for v, s in zip(videos, speeds, strict=True)]
 
     def cell_speeds(self, video: VideoSample) -> np.ndarray:
-        """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size, smoothed over
-        ``window`` frames."""
+        """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size.
+
+        The speeds are smoothed over ``window`` frames.
+
+        Parameters
+        ----------
+        video
+            The video.
+        """
         from scipy.ndimage import uniform_filter1d
 
         pairs = self._pair_speeds(video)
@@ -117,8 +176,16 @@ class VideoExpert:
         return uniform_filter1d(frames, self.window, axis=0, mode="nearest")
 
     def fit_stats(self, speeds: Sequence[np.ndarray], normal: bool = False) -> MotionStats:
-        """Noise level, typical mover speed (with its trend over rows) and the ratio that scores 0.5, from the cell
-        speeds of some clips (grid sizes may differ); ``normal=True`` says the clips are normal references."""
+        """Noise level, typical mover speed (with its trend over rows) and the ratio that scores 0.5.
+
+        Parameters
+        ----------
+        speeds
+            The :meth:`cell_speeds` of some clips (grid sizes may differ).
+        normal
+            The clips are normal references: 0.5 is then at ``margin`` times the median of their per-frame peak
+            ratios.
+        """
         everything = np.concatenate([s.ravel() for s in speeds])
         noise = max(float(np.median(everything)), _NOISE_FLOOR)
         threshold = self.moving_factor * noise
@@ -144,13 +211,29 @@ class VideoExpert:
         return replace(stats, center=self.margin * float(np.median(peaks)))
 
     def calibrate(self, ratio: np.ndarray, center: float | None = None) -> np.ndarray:
-        """Map speed ratios to [0, 1]: logistic in ``log(ratio)``, 0.5 at ``center`` (default ``speed_ratio``)."""
+        """Map speed ratios to [0, 1] by a logistic in ``log(ratio)``.
+
+        Parameters
+        ----------
+        ratio
+            Speed ratios.
+        center
+            The ratio that maps to 0.5 (default ``speed_ratio``).
+        """
         z = self.sharpness * (np.log(np.maximum(ratio, 1e-6)) - np.log(center or self.speed_ratio))
         return 1.0 / (1.0 + np.exp(-z))
 
     @staticmethod
     def frame_heatmap(result: ExpertResult, frame: int) -> np.ndarray:
-        """The per-cell scores of one frame as an ``(H, W)`` float32 map in the video's native pixels."""
+        """The per-cell scores of one frame as an ``(H, W)`` float32 map in the video's native pixels.
+
+        Parameters
+        ----------
+        result
+            A result of this expert.
+        frame
+            The frame's index.
+        """
         cells = result.meta["cell_scores"][frame]
         height, width = result.meta["frame_size"]
         rows, cols = cells.shape
@@ -158,8 +241,19 @@ class VideoExpert:
         return np.repeat(np.repeat(cells, np.diff(y_edges), axis=0), np.diff(x_edges), axis=1)
 
     def judge(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str) -> ExpertResult:
-        """The result for ``video`` from its :meth:`cell_speeds` and the :meth:`fit_stats` they are judged against
-        (``basis`` says where those came from, for the notes)."""
+        """The result for one video from its cell speeds and the statistics they are judged against.
+
+        Parameters
+        ----------
+        video
+            The video.
+        speeds
+            Its :meth:`cell_speeds`.
+        stats
+            The :meth:`fit_stats` they are judged against.
+        basis
+            Where those came from, for the notes.
+        """
         n_frames, rows, cols = speeds.shape
         ratio = speeds / stats.typical_at(rows)[None, :, None]
         cell_scores = self.calibrate(ratio, stats.center).astype(np.float32)
@@ -228,8 +322,19 @@ def _edges(length: int, parts: int) -> np.ndarray:
 
 def anomalous_intervals(scores: np.ndarray, threshold: float = 0.5, *, min_gap: int = 0,
                         min_length: int = 1) -> list[tuple[int, int]]:
-    """Inclusive ``(first, last)`` frame runs where ``scores >= threshold``, after joining runs separated by fewer
-    than ``min_gap`` frames and dropping runs shorter than ``min_length``."""
+    """Inclusive ``(first, last)`` frame runs where ``scores >= threshold``.
+
+    Parameters
+    ----------
+    scores
+        One score per frame.
+    threshold
+        The lowest score in a run.
+    min_gap
+        Runs separated by fewer frames are joined.
+    min_length
+        Runs shorter than this, after joining, are dropped.
+    """
     above = np.concatenate([[False], np.asarray(scores) >= threshold, [False]])
     change = np.flatnonzero(np.diff(above.astype(np.int8)))
     runs = [(int(a), int(b) - 1) for a, b in zip(change[::2], change[1::2], strict=True)]

@@ -23,8 +23,11 @@ __all__ = ["VideoModality", "modality"]
 
 
 class VideoModality(ModalityBase):
-    """Videos: rendered as keyframe grids, scored by the optical-flow
-    :class:`~genad.modalities.video.VideoExpert`."""
+    """Videos: clips and frame folders, regions as frame intervals.
+
+    They are rendered as keyframe grids and scored by the optical-flow
+    :class:`~genad.modalities.video.VideoExpert`.
+    """
 
     name = "video"
     suffixes = VIDEO_SUFFIXES
@@ -54,9 +57,12 @@ class VideoModality(ModalityBase):
         return VideoExpert()
 
     def picture(self, report: AnomalyReport, sample: Any = None) -> np.ndarray:
-        """The keyframe grids of the default renderer, one under the other: the cells of flagged frames tinted and
-        framed in their region's source colour with its number, and under each thumbnail a bar coloured by the
-        highest frame score of its cell (turbo: blue low, red high) when the report has per-frame scores."""
+        """The keyframe grids of the default renderer, one under the other, with the report drawn on them.
+
+        The cells of flagged frames are tinted and framed in their region's source colour with its number, and
+        under each thumbnail a bar is coloured by the highest frame score of its cell (turbo: blue low, red high)
+        when the report has per-frame scores.
+        """
         from genad.annotate import mark_region, stack
 
         video = self._sample_of(report, sample)
@@ -83,14 +89,18 @@ class VideoModality(ModalityBase):
         return stack(images, background=(40, 40, 40))
 
     def metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
-        """Frame AUROC over the frames of the category's clips (a clip per category in UCSD's layout; ``nan``
-        for a clip that is anomalous throughout)."""
+        """Frame AUROC over the frames of the category's clips.
+
+        In UCSD's layout a category is one clip; the AUROC is ``nan`` for a clip that is anomalous throughout.
+        """
         labels, scores = self.roc_points(records)
         return {"frame_auroc": metrics.auroc(labels, scores)}
 
     def pooled_metrics(self, records: Sequence[EvalRecord]) -> dict[str, float]:
-        """Frame AUROC over every frame of every clip (``frame_auroc_pooled``): defined even when a clip is
-        anomalous throughout, and it needs scores that compare across clips."""
+        """Frame AUROC over every frame of every clip (``frame_auroc_pooled``).
+
+        It is defined even when a clip is anomalous throughout, and it needs scores that compare across clips.
+        """
         labels, scores = self.roc_points(records)
         return {"frame_auroc_pooled": metrics.auroc(labels, scores)}
 

@@ -39,7 +39,15 @@ _MIN_BOX_SHARE = 0.25  # a box names a cell when it covers this share of the cel
 
 
 def uniform_keyframes(n_frames: int, budget: int) -> np.ndarray:
-    """``min(budget, n_frames)`` evenly spaced frame indices, always including the first and the last frame."""
+    """``min(budget, n_frames)`` evenly spaced frame indices, always including the first and the last frame.
+
+    Parameters
+    ----------
+    n_frames
+        Frames in the video.
+    budget
+        Keyframes wanted (1: the middle frame).
+    """
     if budget < 1 or n_frames < 1:
         raise InputError(f"need a positive budget and frame count, got budget={budget}, n_frames={n_frames}")
     if budget == 1:
@@ -48,9 +56,18 @@ def uniform_keyframes(n_frames: int, budget: int) -> np.ndarray:
 
 
 def frame_distances(frames: Iterable[np.ndarray], metric: Metric = "diff") -> np.ndarray:
-    """Distance of each frame to the one before (one value fewer than frames): mean absolute difference of small
-    grey thumbnails (``"diff"``, in [0, 1]) or the Bhattacharyya distance of HSV colour histograms (``"hist"``).
-    Frames are reduced one at a time, so a generator keeps memory small."""
+    """Distance of each frame to the one before (one value fewer than frames).
+
+    Frames are reduced one at a time, so a generator keeps memory small.
+
+    Parameters
+    ----------
+    frames
+        RGB uint8 frames, in order.
+    metric
+        ``"diff"``: mean absolute difference of small grey thumbnails, in [0, 1]; ``"hist"``: the Bhattacharyya
+        distance of HSV colour histograms.
+    """
     import cv2
 
     if metric not in ("diff", "hist"):
@@ -74,13 +91,25 @@ def _change_feature(frame: np.ndarray, metric: Metric) -> np.ndarray:
 
 def change_keyframes(distances: np.ndarray, candidates: np.ndarray, budget: int, change_weight: float = 0.5,
                      cut_factor: float = 3.0) -> np.ndarray:
-    """Pick ``budget`` of the sorted ``candidates`` frames so that keyframes are denser where the picture changes.
+    """Pick keyframes among candidate frames so that they are denser where the picture changes.
 
-    ``distances[i]`` is the change from candidate ``i`` to ``i + 1``. The first and last candidates are kept, and
-    so is the candidate after each cut (a change above ``cut_factor`` times the median change; the largest ones, up
-    to half the budget). The other keyframes sit at equal steps of a cumulative curve that grows by
-    ``change_weight`` times the normalised change plus ``1 - change_weight`` times a uniform step, so static
-    stretches are still sampled.
+    The first and last candidates are kept, and so is the candidate after each cut (the largest ones, up to half
+    the budget). The other keyframes sit at equal steps of a cumulative curve that grows by ``change_weight``
+    times the normalised change plus ``1 - change_weight`` times a uniform step, so static stretches are still
+    sampled.
+
+    Parameters
+    ----------
+    distances
+        ``distances[i]`` is the change from candidate ``i`` to ``i + 1``.
+    candidates
+        Sorted candidate frame indices.
+    budget
+        Keyframes to pick.
+    change_weight
+        The weight of change against time in the cumulative curve.
+    cut_factor
+        A cut is a change above this many times the median change.
     """
     n = len(candidates)
     if budget >= n:
@@ -105,8 +134,24 @@ def change_keyframes(distances: np.ndarray, candidates: np.ndarray, budget: int,
 
 def select_keyframes(sample: VideoSample, budget: int, method: Selection = "uniform", metric: Metric = "diff",
                      candidates_per_keyframe: int = 4, change_weight: float = 0.5) -> np.ndarray:
-    """Sorted keyframe indices: uniform, or by change among ``candidates_per_keyframe * budget`` evenly spaced
-    candidate frames (only those are decoded)."""
+    """Sorted keyframe indices, uniform or by change.
+
+    Parameters
+    ----------
+    sample
+        The video.
+    budget
+        Keyframes wanted.
+    method
+        ``"uniform"`` (:func:`uniform_keyframes`) or ``"change"`` (:func:`change_keyframes`).
+    metric
+        The change metric (see :func:`frame_distances`).
+    candidates_per_keyframe
+        By change, keyframes are picked among ``candidates_per_keyframe * budget`` evenly spaced candidate frames
+        (only those are decoded).
+    change_weight
+        As for :func:`change_keyframes`.
+    """
     if method == "uniform":
         return uniform_keyframes(sample.n_frames, budget)
     if method != "change":
@@ -119,7 +164,15 @@ def select_keyframes(sample: VideoSample, budget: int, method: Selection = "unif
 
 
 def cell_intervals(keyframes: np.ndarray, n_frames: int) -> np.ndarray:
-    """Inclusive ``(first, last)`` frames each keyframe's cell stands for: the frames nearest to it."""
+    """Inclusive ``(first, last)`` frames each keyframe's cell stands for: the frames nearest to it.
+
+    Parameters
+    ----------
+    keyframes
+        Sorted keyframe indices.
+    n_frames
+        Frames in the video.
+    """
     k = np.asarray(keyframes, dtype=np.int64)
     starts = np.concatenate([[0], (k[:-1] + k[1:]) // 2 + 1])
     ends = np.concatenate([starts[1:] - 1, [n_frames - 1]])
@@ -137,9 +190,22 @@ def format_time(seconds: float) -> str:
 class VideoRendering(Rendering):
     """Keyframe grids; cells are numbered 1..K over all grids and map to frames by :func:`cell_intervals`.
 
-    ``keyframes[i]`` is cell ``i + 1``'s frame, ``cell_frames[i]`` its inclusive frame interval; ``grid_cells[v]``
-    lists the 0-based cells on image ``v`` in layout order and ``cell_boxes[v]`` their ``(x0, y0, x1, y1)``
-    boxes in that image's pixels (label strip included).
+    The fields below add to :class:`~genad.Rendering`'s.
+
+    Parameters
+    ----------
+    keyframes
+        ``keyframes[i]`` is cell ``i + 1``'s frame.
+    cell_frames
+        ``cell_frames[i]`` is cell ``i + 1``'s inclusive frame interval.
+    grid_cells
+        ``grid_cells[v]`` lists the 0-based cells on image ``v`` in layout order.
+    cell_boxes
+        ``cell_boxes[v]`` holds their ``(x0, y0, x1, y1)`` boxes in image ``v``'s pixels (label strip included).
+    fps
+        The video's frame rate, for times.
+    columns
+        Cells per grid row.
     """
 
     keyframes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -150,7 +216,13 @@ class VideoRendering(Rendering):
     columns: int = 1
 
     def frames_of(self, cells: tuple[int, ...]) -> tuple[int, int]:
-        """The inclusive frame interval covering 1-based ``cells``."""
+        """The inclusive frame interval covering some cells.
+
+        Parameters
+        ----------
+        cells
+            1-based cell numbers.
+        """
         idx = np.asarray(cells) - 1
         return int(self.cell_frames[idx, 0].min()), int(self.cell_frames[idx, 1].max())
 
@@ -244,11 +316,26 @@ def _row_runs(positions: np.ndarray, columns: int) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class VideoRenderer:
-    """Lay a video's keyframes out as ``rows`` x ``cols`` grids, each cell labelled with its number, frame and time.
+    """Lay a video's keyframes out as grids, each cell labelled with its number, frame and time.
 
-    A video gets one grid per ``seconds_per_grid`` seconds (at least one, at most ``max_grids``); consecutive grids
-    share ``overlap`` cells. ``selection`` is ``"uniform"`` or ``"change"`` (see :func:`select_keyframes`, with
-    ``metric`` ``"diff"`` or ``"hist"``). Thumbnails are ``cell_width`` pixels wide.
+    Parameters
+    ----------
+    rows, cols
+        The rows and columns of cells in a grid.
+    cell_width
+        Thumbnail width in pixels.
+    max_grids
+        The most grids a video gets.
+    seconds_per_grid
+        A video gets one grid per this many seconds (at least one, at most ``max_grids``).
+    overlap
+        Cells consecutive grids share.
+    selection
+        ``"uniform"`` or ``"change"`` (see :func:`select_keyframes`).
+    metric
+        ``"diff"`` or ``"hist"``: the change metric.
+    candidates_per_keyframe
+        As for :func:`select_keyframes`.
     """
 
     rows: int = 3
@@ -262,7 +349,18 @@ class VideoRenderer:
     candidates_per_keyframe: int = 4
 
     def keyframe_budget(self, sample: VideoSample) -> int:
-        """How many keyframes ``sample`` gets: enough cells for its grids, at most one per frame."""
+        """How many keyframes a video gets: enough cells for its grids, at most one per frame.
+
+        Parameters
+        ----------
+        sample
+            The video.
+
+        Raises
+        ------
+        InputError
+            When ``overlap`` is not less than the cells of a grid.
+        """
         per_grid = self.rows * self.cols
         if not 0 <= self.overlap < per_grid:
             raise InputError(f"overlap must be in [0, {per_grid}), got {self.overlap}")

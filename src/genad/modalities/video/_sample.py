@@ -38,14 +38,28 @@ Indices = Sequence[int] | np.ndarray | range
 
 
 class FrameSource(Protocol):
-    """Where a :class:`VideoSample`'s frames come from."""
+    """Where a :class:`VideoSample`'s frames come from.
+
+    Attributes
+    ----------
+    n_frames
+        Frames in the video.
+    height, width
+        A frame's size in pixels.
+    """
 
     n_frames: int
     height: int
     width: int
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """The frames at sorted unique ``indices`` as ``(K, H, W, 3)`` RGB uint8."""
+        """Some frames as ``(K, H, W, 3)`` RGB uint8.
+
+        Parameters
+        ----------
+        indices
+            Sorted unique frame indices.
+        """
         ...
 
 
