@@ -327,7 +327,7 @@ def stack(pictures: Sequence[np.ndarray], gap: int = 4, background: tuple[int, i
 
 
 def mark_region(image: np.ndarray, box: tuple[float, float, float, float], number: int, region: Region, *,
-                shade: float = 0.0, tag: bool = True) -> np.ndarray:
+                shade: float = 0.0, tag: bool = True, number_only: bool = False) -> np.ndarray:
     """A copy of an image with a report region marked by a box.
 
     The box is outlined in the region's source colour (see :data:`SOURCE_COLOURS`). For pictures of rendered
@@ -347,10 +347,13 @@ def mark_region(image: np.ndarray, box: tuple[float, float, float, float], numbe
         Opacity of the source colour inside the box (0: none).
     tag
         Tag the box with the number, label and confidence, in small text.
+    number_only
+        Tag it with the number alone (for small boxes, such as regions on point-cloud views).
     """
     colour = SOURCE_COLOURS.get(region.source, (255, 255, 255))
     out = tint(image, box, colour, shade) if shade > 0 else np.array(image, dtype=np.uint8, copy=True)
-    draw_box(out, box, _tag(number, region) if tag else "", colour, _TAG_SCALE)
+    text = (str(number) if number_only else _tag(number, region)) if tag else ""
+    draw_box(out, box, text, colour, _TAG_SCALE)
     return out
 
 

@@ -57,7 +57,7 @@ class PointCloudModality(ModalityBase):
         """The cloud's views in grey shading, with the point scores and the regions drawn on them.
 
         The expert's point scores are a heatmap; each region's points are painted in its source's colour and boxed
-        with its number in every view where they are visible. The views are those of the default renderer
+        with its number (the region's position in ``report.regions``) in every view where they are visible. The views are those of the default renderer
         (:class:`~genad.modalities.pointcloud.PointCloudRenderer`), tiled in one image; a point is painted where it
         is the nearest point to the camera.
         """
@@ -83,7 +83,7 @@ class PointCloudModality(ModalityBase):
             image = tint(image, self._on_grid(rendering, image.shape[:2], flagged, False), colour, 0.75)
             for view in rendering.to_views(region):
                 if view.box is not None:
-                    image = mark_region(image, view.box, number, region)
+                    image = mark_region(image, view.box, number, region, number_only=True)
         return image
 
     @staticmethod
