@@ -57,9 +57,9 @@ class PointCloudModality(ModalityBase):
         """The cloud's views in grey shading, with the point scores and the regions drawn on them.
 
         The expert's point scores are a heatmap; each region's points are painted in its source's colour and boxed
-        with its number (the region's position in ``report.regions``) in every view where they are visible. The views are those of the default renderer
-        (:class:`~genad.modalities.pointcloud.PointCloudRenderer`), tiled in one image; a point is painted where it
-        is the nearest point to the camera.
+        with its number (its position in ``report.regions``) in every view where they are visible. The views are
+        those of the default renderer (:class:`~genad.modalities.pointcloud.PointCloudRenderer`), tiled in one
+        image; a point is painted where it is the nearest point to the camera.
         """
         from dataclasses import replace
 
