@@ -78,6 +78,18 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "plain-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "none", **_V1},
     "plain-224sq-rot": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations", **_V1},
     "lite2-256sq-rot": {"backbone": "lite2", "fit": "square", "resolution": 256, "augment": "rotations", **_V1},
+    # round 2: less dependence on the one reference
+    "v0.D-turn3": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", "equalize": "clahe",
+                   "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0, "angles": 3},
+    "v0.D-224sq-turn3": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                         "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0,
+                         "angles": 3},
+    "v0.D-224sq-turn3-zoom": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                              "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7,
+                              "smoothing": 8.0, "angles": 3, "zoom": 0.2},
+    "v0.D-224sq-self": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                        "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0,
+                        "self_match": 1.0},
 }
 
 

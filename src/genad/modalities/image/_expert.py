@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import cv2
@@ -29,6 +27,7 @@ from genad._report import Region
 from genad._sample import load_with
 from genad.errors import InputError, MissingDependencyError
 from genad.modalities.image._backbone import BACKBONES, FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
+from genad.modalities.image._confidence import verdict_confidence
 from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations, turned
 from genad.modalities.image._sample import ImageSample
 
@@ -40,8 +39,6 @@ MASK_PIXEL_LIMIT = 4_000_000  # larger images get boxes only, so five region mas
 FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reused across calls
 HELD_OUT = 4  # references scored leave-one-out for calibration
 TURN_MARGIN = 16  # resized pixels: patches of a turned reference copy this close to a filled-in corner are dropped
-CONFIDENCE_TABLE = Path(__file__).with_name("confidence.json")  # benchmarks/image_quality.py --confidence-table
-NOT_MEASURED = ("threads", "seed", "max_regions")  # parameters that do not change how often verdicts are right
 MAX_UPSCALE = 4.0  # tiny images are not blown up further: ImageNet features of 10x-enlarged pixels are poor
 T = TypeVar("T")
 
@@ -403,30 +400,9 @@ class ImageExpert:
         score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
         meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
                 "normal_scores": cal.normal_scores, "resized": raw_map.shape}
-        confidence, note = self._confidence(regime, score)
+        confidence, note = verdict_confidence(self.__getstate__(), regime, score)
         return ExpertResult(score=score, raw_score=raw, anomaly_map=native, regions=regions, notes=(note,),
                             confidence=confidence, meta=meta)
-
-    def _confidence(self, regime: str | None, score: float) -> tuple[float | None, str]:
-        """How often verdicts like this one were right: the accuracy measured for the expert's default settings
-        on public image sets (:data:`CONFIDENCE_TABLE`), for the reference ``regime`` (``"batch"``, ``"1
-        reference"``, ``"2+ references"``; ``None``: one image against itself), the verdict and its margin
-        ``|score - 0.5|``. ``None`` with a note saying why when nothing was measured for the case."""
-        table = _confidence_table()
-        if regime is None:
-            return None, "confidence not stated: one image scored against itself was not measured"
-        mine = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__getstate__().items()}
-        if table is None or any(mine.get(k) != v for k, v in table["params"].items() if k not in NOT_MEASURED):
-            return None, "confidence not stated: verdict accuracy was measured for the default settings only"
-        verdict = "anomalous" if score >= 0.5 else "normal"
-        cells = table["regimes"][regime][verdict]
-        margin = abs(score - 0.5)
-        band = next((b for b in cells["bands"] if b["margin"][0] <= margin < b["margin"][1]), cells["bands"][-1])
-        low, high = band["margin"]
-        return float(band["accuracy"]), (
-            f"{regime}: {verdict} verdicts at a margin |score - 0.5| of {low:.1f}-{high:.1f} were right "
-            f"{band['accuracy']:.0%} of the time on {len(table['sets'])} public image sets (default settings, "
-            f"python benchmarks/image_quality.py --confidence-table)")
 
     def _self_score(self, image: ImageSample) -> ExpertResult:
         """Zero-shot for one image: each patch against the image's own patches outside its neighbourhood."""
@@ -457,16 +433,6 @@ def _self_distances(flat: np.ndarray, h: int, w: int) -> np.ndarray:
     near = (np.abs(yy[:, None] - yy[None, :]) <= radius) & (np.abs(xx[:, None] - xx[None, :]) <= radius)
     dist[near] = np.inf
     return np.asarray(np.sqrt(np.maximum(dist.min(axis=1), 0.0)), np.float32)
-
-
-@lru_cache(maxsize=1)
-def _confidence_table() -> dict[str, Any] | None:
-    """The verdict-accuracy table shipped with the package (``None`` when missing or unreadable)."""
-    try:
-        table = json.loads(CONFIDENCE_TABLE.read_text())
-    except (OSError, ValueError):
-        return None
-    return table if isinstance(table, dict) else None
 
 
 def _batch_calibration(maps: list[np.ndarray]) -> _Calibration:
