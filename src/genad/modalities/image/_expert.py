@@ -93,14 +93,25 @@ class ImageExpert:
     ``equalize``: contrast-limited adaptive histogram equalisation (CLAHE) of each resized image's lightness before
     the network (``"clahe"``) or none (``"none"``); ``pad``: pixels of mirrored border added around each image
     before the network and cut from the feature grid afterwards, so that border patches do not see the network's
-    zero padding (a multiple of 16).
+    zero padding (a multiple of 16); ``angles``: with ``augment="rotations"``, each reference also enters the bank
+    turned by every multiple of ``90 / angles`` degrees (1: quarter turns only; 3: every 30 degrees), keeping
+    only patches away from the corners the turn fills in, while the bank stays under ``max_bank``; ``zoom``: the
+    references (and their turned copies) also enter zoomed by ``1 + zoom`` and ``1 / (1 + zoom)``;
+    ``self_match``: a query patch's distance is at most its distance to the query's own patches outside its
+    neighbourhood divided by ``self_match`` (0: off), so that structure recurring within the query counts as
+    normal.
+
+    The result's ``confidence`` is how often verdicts of the same kind (reference regime, verdict, margin
+    ``|score - 0.5|``) were right on public image sets with the default settings (``confidence.json``, written
+    by ``benchmarks/image_quality.py --confidence-table``); ``None`` for other settings and for one image scored
+    against itself, with a note saying why.
     """
 
     def __init__(
         self,
         backbone: str = "lite0",
-        fit: Fit = "area",
-        resolution: int = 320,
+        fit: Fit = "square",
+        resolution: int = 224,
         stages: tuple[str, ...] = ("stage2", "stage4"),
         aggregate: int = 3,
         augment: Augment = "rotations",
@@ -117,7 +128,7 @@ class ImageExpert:
         coreset: float = 0.25,
         equalize: Literal["clahe", "none"] = "clahe",
         pad: int = 16,
-        angles: int = 1,
+        angles: int = 3,
         self_match: float = 0.0,
         zoom: float = 0.0,
     ) -> None:
