@@ -540,9 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     print(_markdown(report, modes, args.sets, seconds, cost))
     if args.confidence_table:
         default = default_config(args.configs)
-        table = confidence_table(figures[default], default)
-        args.confidence_table.write_text(json.dumps(table, indent=1) + "\n")
-        print(f"\nconfidence table of {default} written to {args.confidence_table}; " + table["check"]["summary"])
+        confidence = confidence_table(figures[default], default)
+        args.confidence_table.write_text(json.dumps(confidence, indent=1) + "\n")
+        print(f"\nconfidence table of {default} written to {args.confidence_table}; "
+              + confidence["check"]["summary"])
     if args.json:
         args.json.write_text(json.dumps({"configs": {c: _params(c) for c in args.configs}, "seconds": seconds,
                                          "seconds per 1-shot query": cost,
