@@ -301,6 +301,10 @@ def test_turned_reference_copies_join_the_bank(washers: dict[str, ImageSample]) 
     capped = ImageExpert(resolution=128, angles=3, max_bank=8 * 256 * 2)  # 256 patches a copy: no room for angles
     capped.score(washers["good"], [washers["ref"]])
     assert next(iter(capped.banks_.values())).features.shape[0] == sizes[0]
+    several = [ImageExpert(resolution=128, angles=a) for a in (1, 3)]
+    for e in several:
+        e.score(washers["missing"], [washers["ref"], washers["good"]])
+    assert len({next(iter(e.banks_.values())).features.shape[0] for e in several}) == 1  # one reference only
 
 
 def test_self_match_only_lowers_distances(washers: dict[str, ImageSample]) -> None:
