@@ -18,9 +18,11 @@ Each candidate config of :data:`CONFIGS` (a small grid) is scored on every set i
   against the drawn one (another board), whose maps are then high everywhere.
 
 The verdict accuracy at 0.5 (``score >= 0.5``) is given for each image mode. Defaults are not chosen on the data
-they are reported on: per set, :func:`_oos.leave_one_out` picks the config with the best mean over the *other*
-sets (objective: the mean of a set's available modes) and reports that config's figures on the set. The in-sample
-figure (the config best over all sets) stands beside it. 95 % intervals are stratified bootstraps (normal and
+they are reported on: per set, :func:`choose` picks the config with the best mean over the *other*
+sets (objective: the mean of a set's available modes) and reports that config's figures on the set. Configs whose
+objectives are within 0.001 (:data:`TIE`) count as tied, and the cheaper one wins: seconds per 1-shot query,
+timed back to back for every config when the script runs (:func:`measure_cost`). The in-sample figure (the config
+best over all sets) stands beside it. 95 % intervals are stratified bootstraps (normal and
 anomalous items resampled separately; for means over sets, every set's two groups in one bootstrap).
 
     python benchmarks/image_quality.py                         # every config, every set, every mode
@@ -48,9 +50,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _oos import in_sample, leave_one_out  # the benchmarks folder is no package
-
 from genad import AnomalyReport, ExpertResult, metrics
 from genad.eval._datasets import EvalItem, load_mask, read_dataset
 from genad.eval._runner import select_references
@@ -72,15 +71,29 @@ MODES = ("one", "zero", "all")
 HEADS = {"one": "1-shot", "zero": "zero-shot", "all": "all good", "pixel": "pixel"}
 CI_SIDE = 64  # maps and masks are bootstrapped at this long side (the point estimate uses genad eval's 256)
 PROTOCOL = "image-quality-v1"
-_V1 = {"equalize": "none", "pad": 0, "median_offset": 0.0, "border_weight": 1.0, "smoothing": 4.0}
+_V1 = {"equalize": "none", "pad": 0, "median_offset": 0.0, "border_weight": 1.0, "smoothing": 4.0, "angles": 1}
+# every config names each parameter the grid varies: a changed constructor default must not change a config
 CONFIGS: dict[str, dict[str, Any]] = {
     "v0.D": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", "equalize": "clahe",
-             "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0},
+             "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0, "angles": 1},
     "v0.D-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
-                   "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0},
+                   "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0,
+                   "angles": 1},
     "plain-224sq": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "none", **_V1},
     "plain-224sq-rot": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations", **_V1},
     "lite2-256sq-rot": {"backbone": "lite2", "fit": "square", "resolution": 256, "augment": "rotations", **_V1},
+    # round 2: less dependence on the one reference
+    "v0.D-turn3": {"backbone": "lite0", "fit": "area", "resolution": 320, "augment": "rotations", "equalize": "clahe",
+                   "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0, "angles": 3},
+    "v0.D-224sq-turn3": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                         "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0,
+                         "angles": 3},
+    "v0.D-224sq-turn3-zoom": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                              "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7,
+                              "smoothing": 8.0, "angles": 3, "zoom": 0.2},
+    "v0.D-224sq-self": {"backbone": "lite0", "fit": "square", "resolution": 224, "augment": "rotations",
+                        "equalize": "clahe", "pad": 16, "median_offset": 0.5, "border_weight": 0.7, "smoothing": 8.0,
+                        "angles": 1, "self_match": 1.0},
 }
 
 
@@ -90,9 +103,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
 def _code_hash() -> str:
     """Hash of the expert's code (syntax trees: docstrings, comments and the constructor's defaults left out, since
     the cache key holds every parameter) and this protocol: cached scores are reused only for the same code."""
-    src = Path(__file__).resolve().parents[1] / "src" / "genad" / "experts"
+    src = Path(__file__).resolve().parents[1] / "src" / "genad"
     digest = hashlib.sha256(PROTOCOL.encode())
-    for name in ("image.py", "_patches.py", "_backbone.py", "base.py"):
+    for name in ("modalities/image/_expert.py", "modalities/image/_patches.py", "modalities/image/_backbone.py",
+                 "_expert.py"):
         tree = ast.parse((src / name).read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
@@ -103,6 +117,25 @@ def _code_hash() -> str:
                 node.args.defaults = []
         digest.update(ast.dump(tree).encode())
     return digest.hexdigest()[:12]
+
+
+def measure_cost(configs: Sequence[str], queries: int = 6) -> dict[str, float]:
+    """Seconds per 1-shot query of each config, timed back to back on the same images (the first bottle item as
+    reference, the next ``queries`` as queries, one thread, reference bank built before the clock starts, best of
+    two rounds), so that the configs share the machine's load."""
+    items = read_dataset(DATA / SETS["bottle"]).items
+    reference, batch = items[0].sample, [it.sample for it in items[1:1 + queries]]
+    cost = {}
+    for config in configs:
+        expert = ImageExpert(threads=1, **CONFIGS[config])
+        expert.score(batch[0], [reference])
+        rounds = []
+        for _ in range(2):
+            start = time.perf_counter()
+            expert.score_many(batch, [reference])
+            rounds.append((time.perf_counter() - start) / len(batch))
+        cost[config] = min(rounds)
+    return cost
 
 
 def _params(config: str) -> dict[str, Any]:
@@ -202,7 +235,10 @@ def cached_scores(cache: Path, config: str, set_name: str, mode: str, seed: int)
     if path.is_file():
         with np.load(path, allow_pickle=True) as f:
             return f["data"].item()  # type: ignore[no-any-return]
-    expert = _experts.setdefault((config, set_name), ImageExpert(threads=1, **CONFIGS[config]))
+    if (config, set_name) not in _experts:  # one expert at a time: each holds up to 256 MB of cached features
+        _experts.clear()
+        _experts[(config, set_name)] = ImageExpert(threads=1, **CONFIGS[config])
+    expert = _experts[(config, set_name)]
     items = [it for it in read_dataset(DATA / SETS[set_name]).items]
     start = time.perf_counter()
     data = score_mode(expert, items, mode, seed)
@@ -323,6 +359,128 @@ def mean_interval(parts: list[tuple[Callable[..., float] | None, tuple[list[Any]
     return metrics.bootstrap_ci(statistic, *groups, n_resamples=resamples)
 
 
+# ---------------------------------------------------------------- choice
+
+
+TIE = 0.001  # objectives this close count as tied (the tables print three decimals)
+
+
+def _best(combined: dict[str, dict[str, float]], cost: dict[str, float], units: Sequence[str]) -> str:
+    """The config with the best mean objective over ``units``; configs within :data:`TIE` of it are tied, and the
+    cheapest of them (``cost``: seconds per 1-shot query, :func:`measure_cost`) wins."""
+    means = {}
+    for config, by_unit in combined.items():
+        values = [by_unit[u] for u in units if np.isfinite(by_unit.get(u, np.nan))]
+        means[config] = float(np.mean(values)) if values else -np.inf
+    top = max(means.values())
+    return min((c for c in means if means[c] >= top - TIE), key=lambda c: cost.get(c, np.inf))
+
+
+def choose(combined: dict[str, dict[str, float]], cost: dict[str, float]) -> dict[str, dict[str, str]]:
+    """Per set, the config chosen on the other sets (out of sample, as :func:`_oos.leave_one_out` but with ties
+    going to the cheaper config rather than the first listed), and the config chosen on all sets (in-sample)."""
+    units = sorted({u for by_unit in combined.values() for u in by_unit})
+    return {"out-of-sample": {u: _best(combined, cost, [x for x in units if x != u]) for u in units},
+            "in-sample": {u: _best(combined, cost, units) for u in units}}
+
+
+# ---------------------------------------------------------------- confidence
+
+
+REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references"}  # mode -> the expert's regime
+MARGIN_BANDS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.5))  # |score - 0.5|
+MIN_ITEMS = 20  # a band with fewer scored items takes the accuracy of its regime and verdict
+
+
+def default_config(configs: Sequence[str]) -> str:
+    """The config among ``configs`` whose parameters are ``ImageExpert()``'s defaults."""
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in ImageExpert().__getstate__().items()
+                if k != "threads"}
+    for c in configs:
+        if _params(c) == dict(sorted(defaults.items())):
+            return c
+    raise SystemExit(f"none of {list(configs)} has the expert's default parameters {defaults}")
+
+
+def _verdicts(by_set: dict[str, SetFigures], mode: str) -> list[tuple[str, bool, float, bool, float]]:
+    """``(set, verdict, margin, right, weight)`` of every scored item of ``mode``; weights make each set count
+    once (1 / the set's scored items in the mode)."""
+    rows = []
+    for set_name, f in by_set.items():
+        runs = [] if f.pixel_only else f.runs.get(mode, [])
+        n = sum(len(r["scores"]) for r in runs)
+        for r in runs:
+            for y, score in zip(r["labels"], r["scores"], strict=True):
+                rows.append((set_name, score >= 0.5, abs(score - 0.5), (score >= 0.5) == bool(y), 1.0 / n))
+    return rows
+
+
+def _cells(rows: list[tuple[str, bool, float, bool, float]]) -> dict[str, Any]:
+    """Per verdict, the set-weighted accuracy overall and per margin band (sparse bands: the overall one)."""
+    out: dict[str, Any] = {}
+    for verdict, name in ((True, "anomalous"), (False, "normal")):
+        mine = [r for r in rows if r[1] == verdict]
+        overall = _accuracy(mine)
+        bands = []
+        for lo, hi in MARGIN_BANDS:
+            band = [r for r in mine if lo <= r[2] < hi or (hi == MARGIN_BANDS[-1][1] and r[2] >= hi)]
+            sparse = len(band) < MIN_ITEMS
+            bands.append({"margin": [lo, hi], "accuracy": overall if sparse else _accuracy(band),
+                          "items": len(band), "sets": len({r[0] for r in band}), "pooled": sparse})
+        out[name] = {"accuracy": overall, "items": len(mine), "sets": len({r[0] for r in mine}), "bands": bands}
+    return out
+
+
+def _accuracy(rows: list[tuple[str, bool, float, bool, float]]) -> float:
+    weights = np.array([r[4] for r in rows])
+    return round(float(np.sum(weights * [r[3] for r in rows]) / weights.sum()), 3) if rows else float("nan")
+
+
+def lookup(cells: dict[str, Any], score: float) -> float:
+    """The accuracy of ``cells`` (one regime's) for a verdict at ``score`` (as the expert looks it up)."""
+    verdict = cells["anomalous" if score >= 0.5 else "normal"]
+    margin = abs(score - 0.5)
+    for band in verdict["bands"]:
+        if band["margin"][0] <= margin < band["margin"][1]:
+            return float(band["accuracy"])
+    return float(verdict["bands"][-1]["accuracy"])
+
+
+def confidence_table(by_set: dict[str, SetFigures], config: str) -> dict[str, Any]:
+    """How often the default config's verdicts were right, per reference regime, verdict and margin band, with a
+    leave-one-set-out check: each set's items looked up in a table built on the other sets."""
+    sets = sorted(s for s, f in by_set.items() if not f.pixel_only)
+    regimes = {regime: _cells(_verdicts(by_set, mode)) for mode, regime in REGIMES.items()}
+    check: dict[str, Any] = {}
+    for mode, regime in REGIMES.items():
+        predicted, actual, brier, brier_flat = [], [], [], []
+        for held in sets:
+            others = _cells(_verdicts({s: f for s, f in by_set.items() if s != held}, mode))
+            flat = _accuracy([r for r in _verdicts({s: f for s, f in by_set.items() if s != held}, mode)])
+            rows = _verdicts({held: by_set[held]}, mode)
+            if not rows:
+                continue
+            scores = [s for r in by_set[held].runs.get(mode, []) for s in r["scores"]]
+            conf = np.array([lookup(others, s) for s in scores])
+            right = np.array([r[3] for r in rows], dtype=float)
+            predicted.append(float(conf.mean()))
+            actual.append(float(right.mean()))
+            brier.append(float(np.mean((conf - right) ** 2)))
+            brier_flat.append(float(np.mean((flat - right) ** 2)))
+        check[regime] = {k: round(float(np.mean(v)), 3) for k, v in (
+            ("predicted", predicted), ("actual", actual), ("brier", brier), ("brier_regime_only", brier_flat))}
+    check["summary"] = "leave-one-set-out: " + "; ".join(
+        f"{r}: predicted {c['predicted']:.2f}, right {c['actual']:.2f}, Brier {c['brier']:.3f} (regime only "
+        f"{c['brier_regime_only']:.3f})" for r, c in check.items())
+    return {"about": "Verdict accuracy (score >= 0.5 means anomalous) of ImageExpert's default settings, per reference "
+                     "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
+                     "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference': "
+                     "1-shot, five reference choices per set; '2+ references': each anomalous image against all "
+                     "normal ones, each normal one against the others.",
+            "config": config, "params": _params(config), "sets": sets, "protocol": PROTOCOL,
+            "regimes": regimes, "check": check}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -341,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/genad_image_quality"))
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (pixel: a fifth)")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    parser.add_argument("--confidence-table", type=Path, metavar="PATH",
+                        help="write the verdict-accuracy table of the expert's default config (which must be among "
+                             "--configs, all modes) here, e.g. src/genad/modalities/image/confidence.json")
     args = parser.parse_args(argv)
     if not (DATA / "MANIFEST.md").is_file():
         print(f"shared data not found at {DATA}; set GENAD_SHARED_DATA", file=sys.stderr)
@@ -369,14 +530,23 @@ def main(argv: list[str] | None = None) -> int:
                     table[m][config][set_name] = value
     combined = {c: {s: float(np.mean([table[m][c][s] for m in modes if s in table[m][c]]))
                     for s in args.sets if any(s in table[m][c] for m in modes)} for c in args.configs}
-    chosen = {"out-of-sample": {s: ch.config for s, ch in leave_one_out(combined).items()},
-              "in-sample": {s: ch.config for s, ch in in_sample(combined).items()}}
+    cost = measure_cost(args.configs)  # the cached scoring times mix loads of different runs
+    print("seconds per 1-shot query, measured now: " + ", ".join(f"{c} {v:.3f}" for c, v in cost.items()),
+          file=sys.stderr)
+    chosen = choose(combined, cost)
     report = _report(figures, chosen, modes, args.sets, args.resamples)
     print(_per_config(table, combined, modes, args.sets))
     print()
-    print(_markdown(report, modes, args.sets, seconds))
+    print(_markdown(report, modes, args.sets, seconds, cost))
+    if args.confidence_table:
+        default = default_config(args.configs)
+        confidence = confidence_table(figures[default], default)
+        args.confidence_table.write_text(json.dumps(confidence, indent=1) + "\n")
+        print(f"\nconfidence table of {default} written to {args.confidence_table}; "
+              + confidence["check"]["summary"])
     if args.json:
         args.json.write_text(json.dumps({"configs": {c: _params(c) for c in args.configs}, "seconds": seconds,
+                                         "seconds per 1-shot query": cost,
                                          "per_config": table, **report}, indent=2, default=float))
     return 0
 
@@ -426,7 +596,8 @@ def _per_config(table: dict[str, dict[str, dict[str, float]]], combined: dict[st
     return "\n".join(lines)
 
 
-def _markdown(report: dict[str, Any], modes: list[str], sets: list[str], seconds: dict[str, float]) -> str:
+def _markdown(report: dict[str, Any], modes: list[str], sets: list[str], seconds: dict[str, float],
+              cost: dict[str, float]) -> str:
     lines = []
     oos, ins = report["out-of-sample"], report["in-sample"]
     head = " | ".join(f"{HEADS[m]} OOS | {HEADS[m]} in-sample" for m in modes)
@@ -445,7 +616,9 @@ def _markdown(report: dict[str, Any], modes: list[str], sets: list[str], seconds
         f"{s} {oos['sets'][s]['1-shot range'][0]:.2f}-{oos['sets'][s]['1-shot range'][1]:.2f}"
         for s in sets if np.isfinite(oos["sets"][s]["1-shot range"][0])))
     lines.append(f"In-sample config: {ins['sets'][sets[0]]['config']}; scoring time per config: "
-                 + ", ".join(f"{c} {v / 60:.1f} min" for c, v in seconds.items()))
+                 + ", ".join(f"{c} {v / 60:.1f} min" for c, v in seconds.items())
+                 + " (cached runs, under whatever load each had); seconds per 1-shot query measured back to back: "
+                 + ", ".join(f"{c} {v:.3f}" for c, v in cost.items()))
     return "\n".join(lines)
 
 

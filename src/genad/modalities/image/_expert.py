@@ -27,7 +27,8 @@ from genad._report import Region
 from genad._sample import load_with
 from genad.errors import InputError, MissingDependencyError
 from genad.modalities.image._backbone import BACKBONES, FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
-from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations
+from genad.modalities.image._confidence import verdict_confidence
+from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations, turned
 from genad.modalities.image._sample import ImageSample
 
 __all__ = ["ImageExpert"]
@@ -37,6 +38,7 @@ Fit = Literal["area", "square"]
 MASK_PIXEL_LIMIT = 4_000_000  # larger images get boxes only, so five region masks stay small
 FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reused across calls
 HELD_OUT = 4  # references scored leave-one-out for calibration
+TURN_MARGIN = 16  # resized pixels: patches of a turned reference copy this close to a filled-in corner are dropped
 MAX_UPSCALE = 4.0  # tiny images are not blown up further: ImageNet features of 10x-enlarged pixels are poor
 T = TypeVar("T")
 
@@ -67,6 +69,7 @@ class _Bank:
     squared: np.ndarray  # (M,) squared norms
     frame: _Frame  # applied to the references and so to every query
     calibration: _Calibration
+    references: int
 
 
 class ImageExpert:
@@ -90,14 +93,27 @@ class ImageExpert:
     ``equalize``: contrast-limited adaptive histogram equalisation (CLAHE) of each resized image's lightness before
     the network (``"clahe"``) or none (``"none"``); ``pad``: pixels of mirrored border added around each image
     before the network and cut from the feature grid afterwards, so that border patches do not see the network's
-    zero padding (a multiple of 16).
+    zero padding (a multiple of 16); ``angles``: with ``augment="rotations"``, each reference also enters the bank
+    turned by every multiple of ``90 / angles`` degrees (1: quarter turns only; 3: every 30 degrees), keeping
+    only patches away from the corners the turn fills in -- with a single reference only (with several, the
+    leave-one-out calibration would see turned copies it was not measured with) and while the bank stays under
+    ``max_bank``; ``zoom``: a single reference (and its turned copies) also enters zoomed by ``1 + zoom`` and
+    ``1 / (1 + zoom)``;
+    ``self_match``: a query patch's distance is at most its distance to the query's own patches outside its
+    neighbourhood divided by ``self_match`` (0: off), so that structure recurring within the query counts as
+    normal.
+
+    The result's ``confidence`` is how often verdicts of the same kind (reference regime, verdict, margin
+    ``|score - 0.5|``) were right on public image sets with the default settings (``confidence.json``, written
+    by ``benchmarks/image_quality.py --confidence-table``); ``None`` for other settings and for one image scored
+    against itself, with a note saying why.
     """
 
     def __init__(
         self,
         backbone: str = "lite0",
-        fit: Fit = "area",
-        resolution: int = 320,
+        fit: Fit = "square",
+        resolution: int = 224,
         stages: tuple[str, ...] = ("stage2", "stage4"),
         aggregate: int = 3,
         augment: Augment = "rotations",
@@ -114,6 +130,9 @@ class ImageExpert:
         coreset: float = 0.25,
         equalize: Literal["clahe", "none"] = "clahe",
         pad: int = 16,
+        angles: int = 3,
+        self_match: float = 0.0,
+        zoom: float = 0.0,
     ) -> None:
         self.backbone = backbone
         self.fit = fit
@@ -134,6 +153,9 @@ class ImageExpert:
         self.coreset = coreset
         self.equalize = equalize
         self.pad = pad
+        self.angles = angles
+        self.self_match = self_match
+        self.zoom = zoom
 
     # ------------------------------------------------------------------ public API
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
@@ -148,7 +170,8 @@ class ImageExpert:
             return []
         if references:
             bank = self._reference_bank([_as_image(r) for r in references])
-            return [self._result(img, self._reference_map(img, bank), bank.calibration, "references")
+            regime = "1 reference" if bank.references == 1 else "2+ references"
+            return [self._result(img, self._reference_map(img, bank), bank.calibration, "references", regime)
                     for img in images]
         if len(images) == 1:
             return [self._self_score(images[0])]
@@ -192,6 +215,12 @@ class ImageExpert:
             raise InputError(f"equalize must be 'clahe' or 'none', got {self.equalize!r}")
         if self.pad % 16 or self.pad < 0:
             raise InputError(f"pad must be a non-negative multiple of 16, got {self.pad}")
+        if not 1 <= self.angles <= 6:
+            raise InputError(f"angles must be between 1 and 6, got {self.angles}")
+        if not 0.0 <= self.zoom <= 1.0:
+            raise InputError(f"zoom must be between 0 and 1, got {self.zoom}")
+        if not 0.0 <= self.self_match <= 1.0:
+            raise InputError(f"self_match must be between 0 and 1, got {self.self_match}")
         if self.augment not in ("none", "flips", "rotations"):
             raise InputError(f"augment must be 'none', 'flips' or 'rotations', got {self.augment!r}")
 
@@ -238,19 +267,29 @@ class ImageExpert:
                     out[i] = np.ascontiguousarray(f[cut:f.shape[0] - cut, cut:f.shape[1] - cut])
         return out
 
-    def _augmented(self, resized: np.ndarray, kind: Augment, reduce: bool = False) -> list[np.ndarray]:
+    def _augmented(self, resized: np.ndarray, kind: Augment, reduce: bool = False, extra: bool = False
+                   ) -> list[np.ndarray]:
         """``(P_a, D)`` features of an image and of each of its augmented copies (cached by content); with
-        ``reduce``, a single array: the coreset of all of them (``coreset`` of the rows)."""
-        key = hashlib.sha1(f"{kind}{reduce}{resized.shape}".encode() + resized.tobytes()).hexdigest()
+        ``reduce``, a single array: the coreset of all of them (``coreset`` of the rows). With ``extra`` and
+        ``kind="rotations"``, copies turned by each multiple of ``90 / angles`` degrees and zoomed by ``1 + zoom``
+        and its inverse are added (only their patches that see no filled-in corner)."""
+        key = hashlib.sha1(f"{kind}{reduce}{extra}{resized.shape}".encode() + resized.tobytes()).hexdigest()
         cache: _LRU[list[np.ndarray]] = self.__dict__.setdefault("features_", _LRU(FEATURE_CACHE_BYTES))
         cached = cache.get(key)
         if cached is not None:
             return cached
         if reduce:
-            rows = np.concatenate(self._augmented(resized, kind))
+            rows = np.concatenate(self._augmented(resized, kind, extra=extra))
             feats = [rows[coreset(rows, self.coreset, self.seed)]] if self.coreset < 1 else [rows]
         else:
             feats = [f.reshape(-1, f.shape[-1]) for f in self._features(rotations(resized, kind))]
+            if kind == "rotations" and extra:
+                zooms = (1.0, 1.0 + self.zoom, 1.0 / (1.0 + self.zoom)) if self.zoom > 0 else (1.0,)
+                for k, zoom in ((k, z) for z in zooms for k in range(self.angles) if k or z != 1.0):
+                    image, valid = turned(resized, 90.0 * k / self.angles, TURN_MARGIN, zoom)
+                    for f, v in zip(self._features(rotations(image, kind)), rotations(valid, kind), strict=True):
+                        cells = cv2.resize(v, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_AREA) >= 0.999
+                        feats.append(f[cells])
         cache.put(key, feats, sum(a.nbytes for a in feats))
         return feats
 
@@ -267,11 +306,14 @@ class ImageExpert:
             return cached
         frame = self._frame_of(refs)
         resized = [self._resize(r.pixels, frame) for r in refs]
-        kind = self._bank_augmentation(sum(self._patches(r) for r in resized))
-        per_ref = [self._augmented(img, kind, reduce=True)[0] for img in resized]
+        patches = sum(self._patches(r) for r in resized)
+        kind = self._bank_augmentation(patches)
+        extra = (len(refs) == 1 and kind == "rotations"
+                 and patches * 8 * self.angles * (3 if self.zoom > 0 else 1) <= self.max_bank)
+        per_ref = [self._augmented(img, kind, reduce=True, extra=extra)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
         calibration = self._reference_calibration(resized, per_ref)
-        bank = _Bank(features, np.einsum("ij,ij->i", features, features), frame, calibration)
+        bank = _Bank(features, np.einsum("ij,ij->i", features, features), frame, calibration, len(refs))
         cache.put(digest, bank, 1)
         return bank
 
@@ -303,11 +345,11 @@ class ImageExpert:
             scores = []
             for i in held:
                 others = self._cap(np.concatenate([per_ref[j] for j in range(n) if j != i]))
-                distances = nn_distances(self._augmented(resized[i], "none")[0], others)
+                distances = self._distances(self._augmented(resized[i], "none")[0], resized[i].shape, others)
                 scores.append(float(self._smooth(distances, resized[i].shape).max()))
             return self._calibrate(scores, jittered=False)
         jittered = [_jitter(resized[0], np.random.default_rng(self.seed + k)) for k in range(4)]
-        scores = [float(self._smooth(nn_distances(f.reshape(-1, f.shape[-1]), per_ref[0]), j.shape).max())
+        scores = [float(self._smooth(self._distances(f.reshape(-1, f.shape[-1]), j.shape, per_ref[0]), j.shape).max())
                   for f, j in zip(self._features(jittered), jittered, strict=True)]
         return self._calibrate(scores, jittered=True)
 
@@ -349,9 +391,22 @@ class ImageExpert:
     def _reference_map(self, image: ImageSample, bank: _Bank) -> np.ndarray:
         resized = self._resize(image.pixels, bank.frame)
         feats = self._augmented(resized, "none")[0]
-        return self._smooth(nn_distances(feats, bank.features, bank.squared), resized.shape)
+        return self._smooth(self._distances(feats, resized.shape, bank.features, bank.squared), resized.shape)
 
-    def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str) -> ExpertResult:
+    def _distances(self, feats: np.ndarray, shape: tuple[int, ...], bank: np.ndarray,
+                   bank_sq: np.ndarray | None = None) -> np.ndarray:
+        """Each query patch's distance to its nearest bank patch; with ``self_match > 0``, at most its distance to
+        the nearest patch of the query itself outside its neighbourhood, divided by ``self_match`` (a structure
+        that recurs within the query is normal even when the reference lacks it)."""
+        distances = nn_distances(feats, bank, bank_sq)
+        if self.self_match > 0:
+            stride = FEATURE_STRIDES[self.stages[0]]
+            own = _self_distances(feats, shape[0] // stride, shape[1] // stride)
+            distances = np.minimum(distances, own / self.self_match)
+        return distances
+
+    def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str,
+                regime: str | None = None) -> ExpertResult:
         raw = float(raw_map.max())
         calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread).astype(np.float32)
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
@@ -359,23 +414,17 @@ class ImageExpert:
         score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
         meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
                 "normal_scores": cal.normal_scores, "resized": raw_map.shape}
-        return ExpertResult(score=score, raw_score=raw, anomaly_map=native,
-                            regions=regions, meta=meta)
+        confidence, note = verdict_confidence(self.__getstate__(), regime, score)
+        return ExpertResult(score=score, raw_score=raw, anomaly_map=native, regions=regions, notes=(note,),
+                            confidence=confidence, meta=meta)
 
     def _self_score(self, image: ImageSample) -> ExpertResult:
         """Zero-shot for one image: each patch against the image's own patches outside its neighbourhood."""
         resized = self._resize(image.pixels, self._frame_of([image]))
         feats = self._features([resized])[0]
         h, w, d = feats.shape
-        flat = feats.reshape(-1, d)
-        sq = np.einsum("ij,ij->i", flat, flat)
-        dist = sq[:, None] + sq[None, :] - 2.0 * (flat @ flat.T)
-        yy, xx = np.divmod(np.arange(h * w), w)
-        radius = max(2, min(h, w) // 8)
-        near = (np.abs(yy[:, None] - yy[None, :]) <= radius) & (np.abs(xx[:, None] - xx[None, :]) <= radius)
-        dist[near] = np.inf
-        raw_map = self._smooth(np.sqrt(np.maximum(dist.min(axis=1), 0.0)), resized.shape)
-        return self._result(image, raw_map, _batch_calibration([raw_map]), "itself")
+        raw_map = self._smooth(_self_distances(feats.reshape(-1, d), h, w), resized.shape)
+        return self._result(image, raw_map, _batch_calibration([raw_map]), "itself", None)
 
     def _mutual(self, images: list[ImageSample]) -> list[ExpertResult]:
         frame = self._frame_of(images)
@@ -385,7 +434,19 @@ class ImageExpert:
         distances = mutual_distances(feats, self.mutual_fraction)
         maps = [self._smooth(d, r.shape) for d, r in zip(distances, resized, strict=True)]
         calibration = _batch_calibration(maps)
-        return [self._result(img, m, calibration, "batch") for img, m in zip(images, maps, strict=True)]
+        return [self._result(img, m, calibration, "batch", "batch") for img, m in zip(images, maps, strict=True)]
+
+
+def _self_distances(flat: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Each patch's distance to the nearest patch of the same ``h x w`` grid outside a square neighbourhood of
+    side about a quarter of the grid."""
+    sq = np.einsum("ij,ij->i", flat, flat)
+    dist = sq[:, None] + sq[None, :] - 2.0 * (flat @ flat.T)
+    yy, xx = np.divmod(np.arange(h * w), w)
+    radius = max(2, min(h, w) // 8)
+    near = (np.abs(yy[:, None] - yy[None, :]) <= radius) & (np.abs(xx[:, None] - xx[None, :]) <= radius)
+    dist[near] = np.inf
+    return np.asarray(np.sqrt(np.maximum(dist.min(axis=1), 0.0)), np.float32)
 
 
 def _batch_calibration(maps: list[np.ndarray]) -> _Calibration:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["coreset", "embed", "mutual_distances", "nn_distances", "rotations"]
+__all__ = ["coreset", "embed", "mutual_distances", "nn_distances", "rotations", "turned"]
 
 _CHUNK = 8192  # memory-bank rows per distance block (keeps a block under ~60 MB for 1600 query patches)
 
@@ -96,6 +96,19 @@ def rotations(image: np.ndarray, kind: str) -> list[np.ndarray]:
         r = np.rot90(image, k)
         out.extend([r, r[:, ::-1]])
     return [np.ascontiguousarray(a) for a in out]
+
+
+def turned(image: np.ndarray, angle: float, margin: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` turned by ``angle`` degrees and zoomed by ``scale`` about its centre on the same canvas (uncovered
+    corners filled by reflection), and a float32 mask of the pixels at least ``margin`` pixels inside the turned
+    image (1) or not (0)."""
+    h, w = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, scale)
+    out = cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    valid = cv2.warpAffine(np.ones((h, w), np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    if margin > 0:
+        valid = cv2.erode(valid, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))  # the canvas edge is no corner
+    return np.ascontiguousarray(out), valid.astype(np.float32)
 
 
 def coreset(features: np.ndarray, fraction: float, seed: int = 0, dims: int = 32) -> np.ndarray:
