@@ -73,7 +73,7 @@ def image_page(out: Path, detector: Detector) -> None:
     save(out / "images_marks.png", captioned(marks.images[0], "3: marks"))
 
     report = detector.detect(part, references=[reference], category="washer")
-    save(out / "images_overlay.png", captioned(report.overlay(part), f"report.overlay(): score {report.score:.2f}"))
+    save(out / "images_overlay.png", captioned(report.picture(part), f"report.picture(): score {report.score:.2f}"))
 
 
 def main() -> None:
