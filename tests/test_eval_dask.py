@@ -17,14 +17,22 @@ distributed = pytest.importorskip("distributed", reason='needs the dask extra: p
 
 
 def _same(a: list[EvalRecord], b: list[EvalRecord]) -> None:
+    """Same results up to float rounding: Dask starts its workers with one BLAS thread (OMP_NUM_THREADS=1), which
+    sums in another order than this process, so scores may differ in the sixth decimal."""
     assert [r.item.name for r in a] == [r.item.name for r in b]
     for x, y in zip(a, b, strict=True):
-        assert (x.report.status, x.report.is_anomalous, x.report.score) == (y.report.status, y.report.is_anomalous,
-                                                                          y.report.score), x.item.name
+        assert (x.report.status, x.report.is_anomalous) == (y.report.status, y.report.is_anomalous), x.item.name
+        assert x.report.score == pytest.approx(y.report.score, abs=1e-5), x.item.name
         assert x.references == y.references
-        assert x.report.anomaly_map is not None
-        assert np.array_equal(x.report.anomaly_map, y.report.anomaly_map)
-        assert [r.to_dict() for r in x.report.regions] == [r.to_dict() for r in y.report.regions]
+        assert x.report.anomaly_map is not None and y.report.anomaly_map is not None
+        assert np.allclose(x.report.anomaly_map, y.report.anomaly_map, atol=1e-4)
+        assert [_place(r.to_dict()) for r in x.report.regions] == [_place(r.to_dict()) for r in y.report.regions]
+        assert [r.confidence for r in x.report.regions] == pytest.approx([r.confidence for r in y.report.regions],
+                                                                         abs=1e-5)
+
+
+def _place(region: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in region.items() if k != "confidence"}
 
 
 @pytest.mark.slow
