@@ -49,6 +49,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from _confidence import build_table
 
 from genad import AnomalyReport, ExpertResult, metrics
 from genad.eval._datasets import EvalItem, load_mask, read_dataset
@@ -388,8 +389,6 @@ def choose(combined: dict[str, dict[str, float]], cost: dict[str, float]) -> dic
 
 
 REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references"}  # mode -> the expert's regime
-MARGIN_BANDS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.5))  # |score - 0.5|
-MIN_ITEMS = 20  # a band with fewer scored items takes the accuracy of its regime and verdict
 
 
 def default_config(configs: Sequence[str]) -> str:
@@ -402,83 +401,19 @@ def default_config(configs: Sequence[str]) -> str:
     raise SystemExit(f"none of {list(configs)} has the expert's default parameters {defaults}")
 
 
-def _verdicts(by_set: dict[str, SetFigures], mode: str) -> list[tuple[str, bool, float, bool, float]]:
-    """``(set, verdict, margin, right, weight)`` of every scored item of ``mode``; weights make each set count
-    once (1 / the set's scored items in the mode)."""
-    rows = []
-    for set_name, f in by_set.items():
-        runs = [] if f.pixel_only else f.runs.get(mode, [])
-        n = sum(len(r["scores"]) for r in runs)
-        for r in runs:
-            for y, score in zip(r["labels"], r["scores"], strict=True):
-                rows.append((set_name, score >= 0.5, abs(score - 0.5), (score >= 0.5) == bool(y), 1.0 / n))
-    return rows
-
-
-def _cells(rows: list[tuple[str, bool, float, bool, float]]) -> dict[str, Any]:
-    """Per verdict, the set-weighted accuracy overall and per margin band (sparse bands: the overall one)."""
-    out: dict[str, Any] = {}
-    for verdict, name in ((True, "anomalous"), (False, "normal")):
-        mine = [r for r in rows if r[1] == verdict]
-        overall = _accuracy(mine)
-        bands = []
-        for lo, hi in MARGIN_BANDS:
-            band = [r for r in mine if lo <= r[2] < hi or (hi == MARGIN_BANDS[-1][1] and r[2] >= hi)]
-            sparse = len(band) < MIN_ITEMS
-            bands.append({"margin": [lo, hi], "accuracy": overall if sparse else _accuracy(band),
-                          "items": len(band), "sets": len({r[0] for r in band}), "pooled": sparse})
-        out[name] = {"accuracy": overall, "items": len(mine), "sets": len({r[0] for r in mine}), "bands": bands}
-    return out
-
-
-def _accuracy(rows: list[tuple[str, bool, float, bool, float]]) -> float:
-    weights = np.array([r[4] for r in rows])
-    return round(float(np.sum(weights * [r[3] for r in rows]) / weights.sum()), 3) if rows else float("nan")
-
-
-def lookup(cells: dict[str, Any], score: float) -> float:
-    """The accuracy of ``cells`` (one regime's) for a verdict at ``score`` (as the expert looks it up)."""
-    verdict = cells["anomalous" if score >= 0.5 else "normal"]
-    margin = abs(score - 0.5)
-    for band in verdict["bands"]:
-        if band["margin"][0] <= margin < band["margin"][1]:
-            return float(band["accuracy"])
-    return float(verdict["bands"][-1]["accuracy"])
-
-
 def confidence_table(by_set: dict[str, SetFigures], config: str) -> dict[str, Any]:
     """How often the default config's verdicts were right, per reference regime, verdict and margin band, with a
     leave-one-set-out check: each set's items looked up in a table built on the other sets."""
-    sets = sorted(s for s, f in by_set.items() if not f.pixel_only)
-    regimes = {regime: _cells(_verdicts(by_set, mode)) for mode, regime in REGIMES.items()}
-    check: dict[str, Any] = {}
-    for mode, regime in REGIMES.items():
-        predicted, actual, brier, brier_flat = [], [], [], []
-        for held in sets:
-            others = _cells(_verdicts({s: f for s, f in by_set.items() if s != held}, mode))
-            flat = _accuracy([r for r in _verdicts({s: f for s, f in by_set.items() if s != held}, mode)])
-            rows = _verdicts({held: by_set[held]}, mode)
-            if not rows:
-                continue
-            scores = [s for r in by_set[held].runs.get(mode, []) for s in r["scores"]]
-            conf = np.array([lookup(others, s) for s in scores])
-            right = np.array([r[3] for r in rows], dtype=float)
-            predicted.append(float(conf.mean()))
-            actual.append(float(right.mean()))
-            brier.append(float(np.mean((conf - right) ** 2)))
-            brier_flat.append(float(np.mean((flat - right) ** 2)))
-        check[regime] = {k: round(float(np.mean(v)), 3) for k, v in (
-            ("predicted", predicted), ("actual", actual), ("brier", brier), ("brier_regime_only", brier_flat))}
-    check["summary"] = "leave-one-set-out: " + "; ".join(
-        f"{r}: predicted {c['predicted']:.2f}, right {c['actual']:.2f}, Brier {c['brier']:.3f} (regime only "
-        f"{c['brier_regime_only']:.3f})" for r, c in check.items())
-    return {"about": "Verdict accuracy (score >= 0.5 means anomalous) of ImageExpert's default settings, per reference "
-                     "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
-                     "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference': "
-                     "1-shot, five reference choices per set; '2+ references': each anomalous image against all "
-                     "normal ones, each normal one against the others.",
-            "config": config, "params": _params(config), "sets": sets, "protocol": PROTOCOL,
-            "regimes": regimes, "check": check}
+    scored = {regime: {s: [(y, score) for r in f.runs.get(mode, [])
+                           for y, score in zip(r["labels"], r["scores"], strict=True)]
+                       for s, f in by_set.items() if not f.pixel_only}
+              for mode, regime in REGIMES.items()}
+    about = ("Verdict accuracy (score >= 0.5 means anomalous) of ImageExpert's default settings, per reference "
+             "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
+             "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference': "
+             "1-shot, five reference choices per set; '2+ references': each anomalous image against all "
+             "normal ones, each normal one against the others.")
+    return build_table(scored, about=about, config=config, params=_params(config), protocol=PROTOCOL)
 
 
 # ---------------------------------------------------------------- main

