@@ -195,3 +195,21 @@ def test_ucsd_ped2_clip_that_is_mostly_anomalous(shared_data: Path) -> None:
     assert roc_auc_score(labels, out.anomaly_map) > 0.95
     assert np.mean(out.anomaly_map[labels] >= 0.5) > 0.9
     assert np.mean(out.anomaly_map[~labels] < 0.5) > 0.9
+
+
+def test_confidence_states_how_often_such_verdicts_were_right(result: ExpertResult) -> None:
+    from genad.modalities.video._confidence import TABLE
+
+    table = TABLE.read()
+    assert table is not None, "src/genad/modalities/video/confidence.json is shipped with the package"
+    assert result.confidence is not None and 0.0 < result.confidence <= 1.0
+    assert result.notes[-1].startswith("clip alone: anomalous verdicts")
+    assert f"verdicts on {len(table['sets'])} UCSD Ped2 clips" in result.notes[-1]
+    clip, normal = VideoSample.from_array(walkers(60, seed=1)), VideoSample.from_array(walkers(60, fast=None, seed=2))
+    against = VideoExpert().score(clip, [normal])
+    assert against.confidence is not None and against.notes[-1].startswith("references:")
+    batch = VideoExpert().score_many([clip, normal])
+    assert all(r.confidence is not None and r.notes[-1].startswith("batch:") for r in batch)
+    other = VideoExpert(cell=16).score(clip)
+    assert other.confidence is None and "default settings only" in other.notes[-1]
+    assert VideoExpert(chunk=4).score(clip).confidence is not None  # decoding in other chunks scores the same

@@ -75,11 +75,12 @@ class VerdictTable:
         if any(mine.get(k) != v for k, v in table["params"].items() if k not in NOT_MEASURED):
             return None, "confidence not stated: verdict accuracy was measured for the default settings only"
         verdict = "anomalous" if score >= 0.5 else "normal"
-        bands = table["regimes"][regime][verdict]["bands"]
+        cell = table["regimes"][regime][verdict]
         margin = abs(score - 0.5)
-        band = next((b for b in bands if b["margin"][0] <= margin < b["margin"][1]), bands[-1])
+        band = next((b for b in cell["bands"] if b["margin"][0] <= margin < b["margin"][1]), cell["bands"][-1])
         low, high = band["margin"]
+        which = "at any margin" if band["pooled"] else f"at a margin |score - 0.5| of {low:.1f}-{high:.1f}"
+        items = cell["items"] if band["pooled"] else band["items"]
         return float(band["accuracy"]), (
-            f"{regime}: {verdict} verdicts at a margin |score - 0.5| of {low:.1f}-{high:.1f} were right "
-            f"{band['accuracy']:.0%} of the time on {len(table['sets'])} {self.units} (default settings, "
-            f"{self.command})")
+            f"{regime}: {verdict} verdicts {which} were right {band['accuracy']:.0%} of the time ({items} verdicts "
+            f"on {len(table['sets'])} {self.units}; default settings, {self.command})")

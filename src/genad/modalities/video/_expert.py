@@ -26,7 +26,7 @@ ratio means the same in every clip scored against the same statistics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import numpy as np
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad._sample import load_with
+from genad.modalities.video._confidence import TABLE
 from genad.modalities.video._sample import VideoSample
 
 __all__ = ["MotionStats", "VideoExpert", "anomalous_intervals"]
@@ -152,10 +153,16 @@ class VideoExpert:
         ref_speeds = [self.cell_speeds(_as_video(r)) for r in references]
         stats = self.fit_stats(ref_speeds, normal=True) if ref_speeds else self.fit_stats(speeds)
         if ref_speeds:
-            basis = f"normal references ({len(ref_speeds)} clips)"
+            basis, regime = f"normal references ({len(ref_speeds)} clips)", "references"
+        elif len(videos) == 1:
+            basis, regime = "the clip itself (no references)", "clip alone"
         else:
-            basis = "the clip itself (no references)" if len(videos) == 1 else f"the batch of {len(videos)} clips"
-        return [self.judge(v, s, stats, basis) for v, s in zip(videos, speeds, strict=True)]
+            basis, regime = f"the batch of {len(videos)} clips", "batch"
+        return [self.judge(v, s, stats, basis, regime=regime) for v, s in zip(videos, speeds, strict=True)]
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that decide the scores (all but ``chunk``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chunk"}
 
     def cell_speeds(self, video: VideoSample) -> np.ndarray:
         """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size.
@@ -240,7 +247,8 @@ class VideoExpert:
         y_edges, x_edges = _edges(height, rows), _edges(width, cols)
         return np.repeat(np.repeat(cells, np.diff(y_edges), axis=0), np.diff(x_edges), axis=1)
 
-    def judge(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str) -> ExpertResult:
+    def judge(self, video: VideoSample, speeds: np.ndarray, stats: MotionStats, basis: str,
+              regime: str | None = None) -> ExpertResult:
         """The result for one video from its cell speeds and the statistics they are judged against.
 
         Parameters
@@ -253,6 +261,10 @@ class VideoExpert:
             The :meth:`fit_stats` they are judged against.
         basis
             Where those came from, for the notes.
+        regime
+            How the video was scored (``"clip alone"``, ``"references"``, ``"batch"``): the result's
+            ``confidence`` is how often such verdicts were right on UCSD Ped2 (``confidence.json``, written by
+            ``benchmarks/video_quality.py --confidence-table``), with a note; ``None``: no confidence stated.
         """
         n_frames, rows, cols = speeds.shape
         ratio = speeds / stats.typical_at(rows)[None, :, None]
@@ -271,11 +283,17 @@ class VideoExpert:
         )
         regions = tuple(sorted(regions, key=lambda r: -(r.confidence or 0.0)))
         trend = np.exp(stats.log_slope * (stats.row_span[1] - stats.row_span[0]))
-        notes = (f"motion scale from {basis}: typical mover speed {stats.typical:.2f} px/frame at {self.work_side} px "
-                 f"({trend:.2f} times as fast at the lowest rows with movers as at the highest), noise "
-                 f"{stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
+        notes: tuple[str, ...] = (
+            f"motion scale from {basis}: typical mover speed {stats.typical:.2f} px/frame at {self.work_side} px "
+            f"({trend:.2f} times as fast at the lowest rows with movers as at the highest), noise "
+            f"{stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
+        confidence = None
+        if regime is not None:
+            confidence, note = TABLE.confidence(self.params(), regime, float(frame_scores.max()))
+            notes += (note,)
         return ExpertResult(
             score=float(frame_scores.max()),
+            confidence=confidence,
             raw_score=float(frame_ratio.max()),
             anomaly_map=frame_scores.astype(np.float32),
             regions=regions,
