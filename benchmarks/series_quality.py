@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _confidence import build_table
 from _oos import in_sample, leave_one_out
 
 from genad.eval._datasets import EvalItem, read_dataset
@@ -376,6 +378,38 @@ def save_example(path: Path) -> None:
                                            round(r.confidence or 0, 2)) for r in result.regions])
 
 
+CONFIDENCE_PARTS = 4  # each labelled series is cut into this many equal parts for the verdict-accuracy table
+
+
+def confidence_table(root: Path) -> dict[str, Any]:
+    """How often the default expert's series verdicts (``score >= 0.5``: anomalous) were right: every labelled series
+    of NAB, SKAB, UCR and SMAP/MSL cut into :data:`CONFIDENCE_PARTS` equal parts, each scored alone; a part is
+    anomalous when it overlaps a label window. Each dataset weighs the same."""
+    expert = SeriesExpert()
+    sets = {"NAB": (read_dataset(root / "nab", "nab"), None), "SKAB": (read_dataset(root / "skab", "skab"), None),
+            "UCR": (read_dataset(root / "ucr_anomaly", "ucr"), None),
+            "SMAP/MSL": (read_dataset(root / "nasa_smap_msl", "smap"), ["value"])}
+    scored: dict[str, list[tuple[int, float]]] = {}
+    for name, (items, columns) in sets.items():
+        for item in items:
+            if isinstance(item.sample, (str, Path)):
+                values = SeriesSample.from_path(item.sample).values
+            else:
+                values = SeriesSample.from_array(item.sample[columns] if columns else item.sample).values
+            edges = np.linspace(0, len(values), CONFIDENCE_PARTS + 1).astype(int)
+            for a, b in itertools.pairwise(edges):
+                label = any(w0 <= b - 1 and w1 >= a for w0, w1 in item.windows)
+                scored.setdefault(name, []).append((int(label), expert.score(values[a:b]).score))
+    about = ("Verdict accuracy (score >= 0.5 means anomalous) of SeriesExpert's default settings, per verdict and "
+             "margin |score - 0.5|, each dataset weighted equally: every labelled series of NAB, SKAB, UCR and "
+             f"SMAP/MSL cut into {CONFIDENCE_PARTS} equal parts, each scored alone ('series alone'; a part is "
+             "anomalous when it overlaps a label window). Written by python benchmarks/series_quality.py "
+             "--confidence-table.")
+    params = {f.name: getattr(expert, f.name) for f in fields(expert) if f.name != "max_regions"}
+    return build_table({"series alone": scored}, about=about, config="default", params=params,
+                       protocol="series-parts-v1")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -384,9 +418,17 @@ def main() -> None:
     parser.add_argument("--shape-calibration", choices=sorted(NAB_GRIDS), default="likelihood",
                         help="NAB grid: the default likelihood design, or the previous record design")
     parser.add_argument("--example", type=Path, help="only write the example plot PNG to this path")
+    parser.add_argument("--confidence-table", type=Path, metavar="PATH",
+                        help="only write the verdict-accuracy table of the default expert here, e.g. "
+                             "src/genad/modalities/series/confidence.json")
     args = parser.parse_args()
     if args.example:
         save_example(args.example)
+        return
+    if args.confidence_table:
+        table = confidence_table(args.data)
+        args.confidence_table.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"confidence table written to {args.confidence_table}; {table['check']['summary']}")
         return
     root: Path = args.data
     if args.only in (None, "nab"):

@@ -202,3 +202,20 @@ def test_offline_regions_stay_within_a_tenth_of_the_series() -> None:
     assert result.anomaly_map is not None and np.mean(result.anomaly_map >= 0.5) <= 0.125  # "about" a tenth: ties
     assert result.regions
     assert all(r.interval is not None and r.interval[1] - r.interval[0] + 1 <= 100 for r in result.regions)
+
+
+def test_confidence_states_how_often_such_verdicts_were_right() -> None:
+    from genad.modalities.series._confidence import TABLE
+
+    table = TABLE.read()
+    assert table is not None, "src/genad/modalities/series/confidence.json is shipped with the package"
+    x = _noisy()
+    x[900] += 6.0
+    alone = SeriesExpert().score(x)
+    assert alone.confidence is not None and 0.0 < alone.confidence <= 1.0
+    assert alone.notes[-1].startswith("series alone: anomalous verdicts")
+    assert f"verdicts on {len(table['sets'])} public series datasets" in alone.notes[-1]
+    against = SeriesExpert().score(x, [_noisy(seed=2)])
+    assert against.confidence is None and "'references' verdicts were not measured" in against.notes[-1]
+    causal = SeriesExpert(mode="causal").score(x)
+    assert causal.confidence is None and "default settings only" in causal.notes[-1]

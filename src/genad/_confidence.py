@@ -70,7 +70,7 @@ class VerdictTable:
         """
         table = self.read()
         if regime is None or table is None or regime not in table["regimes"]:
-            return None, f"confidence not stated: {regime or 'this way of scoring'} was not measured"
+            return None, f"confidence not stated: {regime!r} verdicts were not measured"
         mine = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         if any(mine.get(k) != v for k, v in table["params"].items() if k not in NOT_MEASURED):
             return None, "confidence not stated: verdict accuracy was measured for the default settings only"

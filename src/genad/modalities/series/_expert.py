@@ -27,7 +27,7 @@ neighbours. A constant series scores 0 everywhere; NaN values score 0 and are br
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +35,7 @@ import numpy as np
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad.errors import InputError
+from genad.modalities.series._confidence import TABLE
 from genad.modalities.series._sample import SeriesSample
 
 __all__ = ["SeriesExpert", "anomaly_likelihood", "cap_share", "causal_scores", "offline_scores", "quiet_repeats",
@@ -163,9 +164,11 @@ class SeriesExpert:
             amap = quiet_repeats(amap, self.alarm_gap)
         top = int(np.argmax(amap))
         regions = self._regions(sample, amap)
-        notes = (f"mode={self.mode}",) + ((f"{len(refs)} normal reference(s)",) if refs else ())
+        params = {f.name: getattr(self, f.name) for f in fields(self)}
+        confidence, note = TABLE.confidence(params, "references" if refs else "series alone", float(amap[top]))
+        notes = (f"mode={self.mode}",) + ((f"{len(refs)} normal reference(s)",) if refs else ()) + (note,)
         return ExpertResult(score=float(amap[top]), raw_score=float(surprise[top]), anomaly_map=amap,
-                            regions=regions, notes=notes, meta={"argmax": top})
+                            regions=regions, notes=notes, confidence=confidence, meta={"argmax": top})
 
     def _column(self, x: np.ndarray, ref_values: list[np.ndarray]) -> np.ndarray:
         if self.mode == "causal":
