@@ -41,13 +41,13 @@ from genad.metrics import auroc, auroc_ci, bootstrap_ci, point_auroc
 from genad.modalities.pointcloud import PointCloudExpert, PointCloudSample
 
 MODES = ("one-shot", "pose-free", "zero-shot", "batch")
-#: Candidate configs (``PointCloudExpert`` keyword arguments) per mode: one knob, the radii (point spacings) of the
-#: zero-shot local descriptions. Modes not listed have one config, the library default.
+#: Candidate configs (``PointCloudExpert`` keyword arguments) per mode: two knobs, the radii (point spacings) of the
+#: zero-shot local descriptions and the radius (spacings) within which the mirror plane must hold for the mirror
+#: deviation alone to decide. Modes not listed have one config, the library default.
 GRIDS: dict[str, dict[str, dict[str, Any]]] = {
     "zero-shot": {
-        "radii 6,12": {"twin_radii": (6.0, 12.0)},
-        "radii 6,12,20": {"twin_radii": (6.0, 12.0, 20.0)},
-        "radii 8,16,24": {"twin_radii": (8.0, 16.0, 24.0)},
+        f"r{','.join(f'{r:g}' for r in radii)} s{sym:g}": {"twin_radii": radii, "symmetry_radius": sym}
+        for sym in (25.0, 40.0) for radii in ((6.0, 12.0), (6.0, 12.0, 20.0), (8.0, 16.0, 24.0))
     },
 }
 

@@ -8,13 +8,16 @@ its nearest reference points), its local normal deviation from those points' nor
 neighbours. Several references: the per-point minimum.
 
 Without references (zero-shot) a point is anomalous when its surface has no twin in the same cloud. Two kinds
-of twin count, and a point must lack both: its mirror twin (a reflection of the cloud registered onto it like a
-reference finds the best mirror plane; the deviation from it is measured like a reference's) and a look-alike
-elsewhere (the local shape, described by rotation-invariant moments of the neighbours' heights over the tangent
-plane at a few radii, matched against the same description of other places more than ``twin_exclusion`` point
-spacings away). Symmetric parts and repeated features (edges along their length, patterns of holes, the four
-corners of a plate) find twins; a defect is at one place only and finds neither. Parts without a mirror plane
-rely on the look-alikes alone. ``score_many`` without references scores each cloud of a batch against the others
+of twin count: its mirror twin (a reflection of the cloud registered onto it like a reference finds the best
+mirror plane; the deviation from it is measured like a reference's) and a look-alike elsewhere (the local shape,
+described by rotation-invariant moments of the neighbours' heights over the tangent plane at a few radii, matched
+against the same description of other places more than ``twin_exclusion`` point spacings away). Where the mirror
+plane holds around a point (most points of the cloud, and most within ``symmetry_radius`` spacings, have a mirror
+twin) the mirror deviation alone decides; elsewhere a point must lack both twins. Repeated features (edges along
+their length, patterns of holes, the four corners of a plate) find look-alikes; a defect is at one place only and
+finds neither. Parts without a mirror plane rely on the look-alikes and on openness: the rim of a hole or of a
+broken-off part has surface on one side only, so a one-sided neighbourhood counts as rare too (as do sharp edges
+without a mirrored twin). ``score_many`` without references scores each cloud of a batch against the others
 instead (a point is anomalous when no peer has surface there).
 
 Distances are measured in units of the reference's own surface noise (the same distance measured between two
@@ -60,6 +63,7 @@ _RIM_POINTS = 5  # test points charged with each missing reference point's gap
 _TWINS = 3  # zero-shot: a place's rarity is its distance to the third nearest look-alike
 _FILL_WEIGHT = 0.3  # weight of the ring fill fractions against the height moments in a local description
 _SPREAD = 4  # every point takes the mean rarity of this many nearest described centres
+_OPEN_NEIGHBOURS = 100  # neighbours whose centroid gives a point's openness (its noise falls as 1/sqrt of this)
 
 
 @dataclass
@@ -211,7 +215,10 @@ class PointCloudExpert:
     ``n_peers`` is how many other clouds of a batch each is compared with in zero-shot ``score_many``.
     Zero-shot look-alikes: the local shape is described at ``twin_radii`` (point spacings) around
     ``twin_centres`` places of the cloud, and a place's rarity is its descriptor distance to the third nearest
-    place farther than ``twin_exclusion`` spacings away, over its median, times ``rarity_scale``.
+    place farther than ``twin_exclusion`` spacings away, over its median, times ``rarity_scale``. That rarity, or
+    the point's openness if larger, caps the mirror deviation except where at least half the points of the cloud
+    and half of those within ``symmetry_radius`` spacings deviate from their mirror twin by less than
+    ``threshold``.
     """
 
     k_plane: int = 10
@@ -223,10 +230,11 @@ class PointCloudExpert:
     max_regions: int = 3
     n_peers: int = 4
     normal_weight: float = 1.0
-    twin_radii: tuple[float, ...] = (8.0, 16.0, 24.0)
+    twin_radii: tuple[float, ...] = (6.0, 12.0, 20.0)
     twin_exclusion: float = 25.0
     twin_centres: int = 2000
     rarity_scale: float = 3.0
+    symmetry_radius: float = 40.0
     seed: int = 0
     _prepared_: dict[int, tuple[PointCloudSample, _Reference]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -270,20 +278,27 @@ class PointCloudExpert:
 
     def _score_mirrored(self, cloud: PointCloudSample) -> ExpertResult:
         """Zero-shot: each point's deviation from the cloud's best-fitting mirror image (a reflection registered
-        onto the cloud like a reference, which finds the best mirror plane), capped by its rarity among the
-        cloud's own local shapes (:func:`_rarity`). A point scores only when it has neither a mirror twin nor a
-        look-alike elsewhere in the cloud."""
+        onto the cloud like a reference, which finds the best mirror plane). Where that plane does not hold around
+        the point (:func:`_mirror_holds`), the deviation is capped by the point's rarity among the cloud's own
+        local shapes (:func:`_rarity`) or its openness (:func:`_openness`), whichever is larger: there a point
+        scores only when it has no mirror twin and either no look-alike elsewhere in the cloud or surface on one
+        side only."""
         target = self._prepare(cloud, self.k_smooth)
         flipped = cloud.points * np.array([-1.0, 1.0, 1.0])  # any reflection: registration finds the plane
         matrix, cost = register(flipped, target.surface, seed=self.seed)
         reflected = self._prepare(PointCloudSample(_apply(matrix, flipped)))
         test = target.surface
         mirror = self._deviation(test, reflected.surface, reflected.noise)
-        rarity = _rarity(test, self.twin_radii, self.twin_exclusion, self.twin_centres, self.seed)
-        raw_map = np.minimum(mirror, self.rarity_scale * rarity)
-        note = (f"zero-shot: a point scores when it has neither a mirror twin (best mirror plane misfit "
-                f"{cost / test.spacing:.2f} point spacings) nor a look-alike elsewhere in the cloud")
-        return self._result(test, raw_map, (note,), {"mirror_cost": cost / test.spacing, "noise": reflected.noise})
+        centres = _centres(len(test.points), self.twin_centres, self.seed)
+        rarity = _rarity(test, centres, self.twin_radii, self.twin_exclusion)
+        holds = _mirror_holds(test, centres, mirror < self.threshold, self.symmetry_radius)
+        rare = np.maximum(rarity, _openness(test))
+        raw_map = np.where(holds, mirror, np.minimum(mirror, self.rarity_scale * rare))
+        note = (f"zero-shot: a point scores when it has no mirror twin (best mirror plane misfit "
+                f"{cost / test.spacing:.2f} point spacings, holding around {holds.mean():.0%} of the points) "
+                f"and, where the plane does not hold, no look-alike elsewhere in the cloud or an open rim")
+        return self._result(test, raw_map, (note,), {"mirror_cost": cost / test.spacing, "noise": reflected.noise,
+                                                     "mirror_holds": float(holds.mean())})
 
     def _reference(self, ref: PointCloudSample) -> _Reference:
         """The prepared reference, kept for the last few reference objects (the same ones are passed per sample)."""
@@ -370,17 +385,51 @@ def _ring_moments(surface: _Surface, centres: np.ndarray, radius: float, n_rings
     return np.stack([mean, spread, fill], axis=2).reshape(len(centres), -1)
 
 
-def _rarity(surface: _Surface, radii: Sequence[float], exclusion: float, n_centres: int, seed: int) -> np.ndarray:
+def _centres(n: int, n_centres: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n_centres`` of ``n`` points: a fixed draw by index, so the same places in any pose."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(n_centres, n), replace=False))
+
+
+def _mirror_holds(surface: _Surface, centres: np.ndarray, twinned: np.ndarray, radius: float) -> np.ndarray:
+    """Whether the mirror plane holds around each point: at least half of the whole cloud and of the points within
+    ``radius`` point spacings of the point's nearest centre are ``twinned`` (a radius above a defect's size, so a
+    defect does not undo its own surroundings). Without the whole-cloud test, a part with no mirror plane would
+    trust the patches where a poor mirror image happens to fit, which depend on the pose."""
+    if 2 * np.count_nonzero(twinned) < len(twinned):
+        return np.zeros(len(twinned), dtype=bool)
+    ball = radius * surface.spacing
+    around = surface.points[centres]
+    total = surface.tree.query_ball_point(around, ball, return_length=True, workers=-1)
+    matched = cKDTree(surface.points[twinned]).query_ball_point(around, ball, return_length=True, workers=-1)
+    _, nearest = cKDTree(around).query(surface.points, workers=-1)
+    return (2 * matched >= total)[nearest]
+
+
+def _openness(surface: _Surface) -> np.ndarray:
+    """How one-sided each point's neighbourhood is, over the cloud's median: the offset along the tangent plane of
+    the centroid of its ``_OPEN_NEIGHBOURS`` nearest points, in units of their mean distance, averaged over the
+    point's own neighbours. About half a neighbourhood radius at the rim of a hole or a broken-off part; only
+    sampling noise inside a smooth surface."""
+    assert surface.normals is not None and surface.neighbours is not None
+    points, normals = surface.points, surface.normals
+    dist, nbrs = surface.tree.query(points, k=min(_OPEN_NEIGHBOURS, len(points)), workers=-1)
+    offset = points[nbrs].mean(axis=1) - points
+    along = offset - np.einsum("ij,ij->i", offset, normals)[:, None] * normals
+    value = np.linalg.norm(along, axis=1) / np.maximum(dist.mean(axis=1), 1e-12)
+    value = value[surface.neighbours].mean(axis=1)
+    return value / max(float(np.median(value)), 1e-12)
+
+
+def _rarity(surface: _Surface, centres: np.ndarray, radii: Sequence[float], exclusion: float) -> np.ndarray:
     """How unlike anything elsewhere in the cloud each point's surroundings are, relative to the cloud's median.
 
-    ``n_centres`` points (a fixed draw by index, so the same for any pose) are described by :func:`_ring_moments`
-    at each of ``radii`` point spacings; a centre's rarity is the descriptor distance to its ``_TWINS``-th nearest
-    centre farther than ``exclusion`` spacings away. Every point takes the mean over its nearest centres.
+    The ``centres`` (point indices) are described by :func:`_ring_moments` at each of ``radii`` point spacings; a
+    centre's rarity is the descriptor distance to its ``_TWINS``-th nearest centre farther than ``exclusion``
+    spacings away. Every point takes the mean over its nearest centres.
     """
     from scipy.spatial.distance import cdist
 
     n = len(surface.points)
-    centres = np.sort(np.random.default_rng(seed).choice(n, min(n_centres, n), replace=False))
     described = np.hstack([_ring_moments(surface, centres, r * surface.spacing) for r in radii])
     distance = cdist(described, described)
     near = cdist(surface.points[centres], surface.points[centres], "sqeuclidean") < (exclusion * surface.spacing) ** 2
