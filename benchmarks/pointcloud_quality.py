@@ -27,12 +27,14 @@ Run::
 from __future__ import annotations
 
 import argparse
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _confidence import build_table
 from _oos import in_sample, leave_one_out
 from scipy.spatial.transform import Rotation
 
@@ -177,6 +179,25 @@ def report(runs: dict[str, dict[str, ObjectRun]], n_resamples: int) -> None:
     print(line)
 
 
+CONFIDENCE_MODES = {"zero-shot": "zero-shot", "one-shot": "1 reference", "batch": "batch"}  # mode -> regime
+
+
+def confidence_table(root: Path) -> dict[str, Any]:
+    """How often the default expert's verdicts (``score >= 0.5``: anomalous) were right, per regime, verdict and
+    margin band, each object weighted equally: every cloud scored zero-shot, 1-shot and as a batch, as stored."""
+    scored = {regime: {obj: list(zip(run.labels, run.scores, strict=True))
+                       for obj, run in evaluate(root, mode, {}, None, False, 0).items()}
+              for mode, regime in CONFIDENCE_MODES.items()}
+    about = ("Verdict accuracy (score >= 0.5 means anomalous) of PointCloudExpert's default settings on the 8 "
+             "objects of pointcloud_mesh_defects, per regime, verdict and margin |score - 0.5|, each object weighted "
+             "equally: 'zero-shot': each cloud alone; '1 reference': every cloud but the first good one against it; "
+             "'batch': each object's clouds as one score_many batch. Written by python "
+             "benchmarks/pointcloud_quality.py DATA --confidence-table.")
+    expert = PointCloudExpert()
+    params = {f.name: getattr(expert, f.name) for f in fields(expert) if f.init}
+    return build_table(scored, about=about, config="default", params=params, protocol="pointcloud-v1")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", type=Path)
@@ -186,7 +207,15 @@ def main() -> None:
     parser.add_argument("--objects", nargs="*", default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random poses")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples per interval")
+    parser.add_argument("--confidence-table", type=Path, metavar="PATH",
+                        help="only write the verdict-accuracy table of the default expert here, e.g. "
+                             "src/genad/modalities/pointcloud/confidence.json")
     args = parser.parse_args()
+    if args.confidence_table:
+        table = confidence_table(args.root)
+        args.confidence_table.write_text(json.dumps(table, indent=1, default=list) + "\n")
+        print(f"confidence table written to {args.confidence_table}; {table['check']['summary']}")
+        return
     grid = GRIDS.get(args.mode, {"default": {}})
     configs = {name: grid[name] for name in args.configs} if args.configs else grid
     random_poses = args.random_pose or args.mode == "pose-free"

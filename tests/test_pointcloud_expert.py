@@ -162,6 +162,25 @@ def test_batch_scores_against_peers() -> None:
     assert with_refs[1].score > with_refs[0].score
 
 
+def test_confidence_states_how_often_such_verdicts_were_right() -> None:
+    from genad.modalities.pointcloud._confidence import TABLE
+
+    table = TABLE.read()
+    assert table is not None, "src/genad/modalities/pointcloud/confidence.json is shipped with the package"
+    expert = PointCloudExpert()
+    good, bumped = _part(5)[0], _part(6, defect="bump")[0]
+    notes = {"zero-shot": expert.score(bumped), "1 reference": expert.score(bumped, [good]),
+             "batch": expert.score_many([good, bumped, _part(7)[0]])[1]}
+    for regime, result in notes.items():
+        assert result.confidence is not None and 0.0 < result.confidence <= 1.0, regime
+        assert result.notes[-1].startswith(f"{regime}: "), result.notes[-1]
+        assert f"verdicts on {len(table['sets'])} objects of pointcloud_mesh_defects" in result.notes[-1]
+    two = expert.score(bumped, [good, _part(8)[0]])
+    assert two.confidence is None and "'2+ references' verdicts were not measured" in two.notes[-1]
+    other = PointCloudExpert(threshold=5.0).score(bumped, [good])
+    assert other.confidence is None and "default settings only" in other.notes[-1]
+
+
 def test_bad_inputs_and_pickling() -> None:
     expert = PointCloudExpert()
     with pytest.raises(InputError):

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from scipy.spatial.transform import Rotation
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad._sample import load_with
+from genad.modalities.pointcloud._confidence import TABLE
 from genad.modalities.pointcloud._sample import PointCloudSample
 
 __all__ = ["PointCloudExpert", "register"]
@@ -250,7 +251,8 @@ class PointCloudExpert:
         cloud = _as_cloud(sample)
         if not references:
             return self._score_mirrored(cloud)
-        return self._score_against(cloud, [self._reference(_as_cloud(r)) for r in references])
+        refs = [self._reference(_as_cloud(r)) for r in references]
+        return self._score_against(cloud, refs, _regime(refs))
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
         """Score a batch. Without references, each cloud is scored against up to ``n_peers`` other clouds of the
@@ -259,14 +261,15 @@ class PointCloudExpert:
         clouds = [_as_cloud(s) for s in samples]
         if references or len(clouds) < 2:
             refs = [self._reference(_as_cloud(r)) for r in references]
-            return [self._score_against(c, refs) if refs else self._score_mirrored(c) for c in clouds]
+            return [self._score_against(c, refs, _regime(refs)) if refs else self._score_mirrored(c) for c in clouds]
         prepared = [self._prepare(c) for c in clouds]
         n_peers = min(self.n_peers, len(clouds) - 1)
-        return [self._score_against(c, [prepared[(i + j) % len(clouds)] for j in range(1, n_peers + 1)],
+        return [self._score_against(c, [prepared[(i + j) % len(clouds)] for j in range(1, n_peers + 1)], "batch",
                                     f"zero-shot: scored against {n_peers} other clouds of the batch")
                 for i, c in enumerate(clouds)]
 
-    def _score_against(self, cloud: PointCloudSample, refs: list[_Reference], note: str = "") -> ExpertResult:
+    def _score_against(self, cloud: PointCloudSample, refs: list[_Reference], regime: str, note: str = ""
+                       ) -> ExpertResult:
         maps, notes = [], [note] if note else []
         for ref in refs:
             matrix, cost = register(cloud.points, ref.surface, seed=self.seed)
@@ -274,7 +277,8 @@ class PointCloudExpert:
             maps.append(self._deviation(test, ref.surface, ref.noise))
             notes.append(f"registered to a reference: mean distance {cost / ref.surface.spacing:.2f} point spacings")
         raw_map = np.min(maps, axis=0)
-        return self._result(test, raw_map, tuple(notes), {"noise": float(np.median([r.noise for r in refs]))})
+        return self._result(test, raw_map, tuple(notes), {"noise": float(np.median([r.noise for r in refs]))},
+                            regime)
 
     def _score_mirrored(self, cloud: PointCloudSample) -> ExpertResult:
         """Zero-shot: each point's deviation from the cloud's best-fitting mirror image (a reflection registered
@@ -297,8 +301,8 @@ class PointCloudExpert:
         note = (f"zero-shot: a point scores when it has no mirror twin (best mirror plane misfit "
                 f"{cost / test.spacing:.2f} point spacings, holding around {holds.mean():.0%} of the points) "
                 f"and, where the plane does not hold, no look-alike elsewhere in the cloud or an open rim")
-        return self._result(test, raw_map, (note,), {"mirror_cost": cost / test.spacing, "noise": reflected.noise,
-                                                     "mirror_holds": float(holds.mean())})
+        meta = {"mirror_cost": cost / test.spacing, "noise": reflected.noise, "mirror_holds": float(holds.mean())}
+        return self._result(test, raw_map, (note,), meta, "zero-shot")
 
     def _reference(self, ref: PointCloudSample) -> _Reference:
         """The prepared reference, kept for the last few reference objects (the same ones are passed per sample)."""
@@ -351,15 +355,21 @@ class PointCloudExpert:
         assert test.neighbours is not None
         return score[test.neighbours].mean(axis=1) / noise
 
-    def _result(self, test: _Surface, raw_map: np.ndarray, notes: tuple[str, ...], meta: dict[str, Any]
-                ) -> ExpertResult:
+    def _result(self, test: _Surface, raw_map: np.ndarray, notes: tuple[str, ...], meta: dict[str, Any],
+                regime: str) -> ExpertResult:
         n_top = max(1, int(np.ceil(self.top_fraction * len(raw_map))))
         raw = float(np.partition(raw_map, len(raw_map) - n_top)[-n_top:].mean())
         point_scores = _logistic(raw_map, self.threshold, self.width)
         score = float(_logistic(np.array([raw]), self.threshold, self.width)[0])
         regions = _regions(test, point_scores, self.max_regions)
-        return ExpertResult(score=score, raw_score=raw, anomaly_map=point_scores, regions=regions, notes=notes,
-                            meta=meta)
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        confidence, note = TABLE.confidence(params, regime, score)
+        return ExpertResult(score=score, raw_score=raw, anomaly_map=point_scores, regions=regions,
+                            notes=(*notes, note), confidence=confidence, meta=meta)
+
+
+def _regime(refs: Sequence[_Reference]) -> str:
+    return "1 reference" if len(refs) == 1 else "2+ references"
 
 
 def _ring_moments(surface: _Surface, centres: np.ndarray, radius: float, n_rings: int = 3) -> np.ndarray:
