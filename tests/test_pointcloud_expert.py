@@ -79,7 +79,11 @@ def test_one_shot_pose_free(defect: str) -> None:
     top = bad_result.regions[0]
     assert top.source == "expert"
     assert top.indices is not None
-    assert truth[top.indices].mean() > 0.5
+    # the top region lies at the defect (a hole's rim may split into several regions, each partly outside the
+    # labelled ring, so the share of labelled points in one region says little)
+    near = np.linalg.norm(bad_sample.points[:, :2] - np.array([0.2, 0.1]), axis=1) < 0.2
+    assert near[top.indices].mean() > 0.9
+    assert truth[np.concatenate([r.indices for r in bad_result.regions if r.indices is not None])].any()
 
 
 def _asymmetric(seed: int, bump: bool = False) -> tuple[PointCloudSample, np.ndarray]:
@@ -150,6 +154,19 @@ def test_zero_shot_is_pose_invariant_and_deterministic() -> None:
     again = expert.score(sample)
     assert again.score == result.score
     assert np.array_equal(again.anomaly_map, result.anomaly_map)
+
+
+def test_scores_do_not_depend_on_the_order_of_the_points() -> None:
+    """Every draw (registration subsets, described places) is by rank from the centroid, not by index."""
+    expert = PointCloudExpert()
+    sample, _ = _asymmetric(11, bump=True)
+    order = np.random.default_rng(0).permutation(len(sample))
+    shuffled = PointCloudSample.from_array(sample.points[order])
+    for references in ([], [_asymmetric(12)[0]]):
+        result, again = expert.score(sample, references), expert.score(shuffled, references)
+        assert result.anomaly_map is not None and again.anomaly_map is not None
+        assert abs(again.score - result.score) < 1e-6
+        assert np.allclose(again.anomaly_map, result.anomaly_map[order], atol=1e-6)
 
 
 def test_batch_scores_against_peers() -> None:

@@ -169,10 +169,11 @@ def register(source: np.ndarray, target: _Surface, n_coarse: int = 200, n_fine: 
     winner a last one on ``3 * n_fine`` points. Returns the transform and its :func:`_fit_cost`.
     """
     rng = np.random.default_rng(seed)
-    coarse = source[rng.choice(len(source), min(n_coarse, len(source)), replace=False)]
-    fine = source[rng.choice(len(source), min(n_fine, len(source)), replace=False)]
+    ranked_source = source[_canonical_order(source)]  # draws by rank: the same points in any order and pose
+    coarse = ranked_source[rng.choice(len(source), min(n_coarse, len(source)), replace=False)]
+    fine = ranked_source[rng.choice(len(source), min(n_fine, len(source)), replace=False)]
     n_sub = min(4 * n_coarse, len(target.points))
-    keep = rng.choice(len(target.points), n_sub, replace=False)
+    keep = _canonical_order(target.points)[rng.choice(len(target.points), n_sub, replace=False)]
     sub = _Surface(target.points[keep], cKDTree(target.points[keep]),
                    None if target.normals is None else target.normals[keep],
                    target.spacing * np.sqrt(len(target.points) / n_sub))
@@ -192,7 +193,7 @@ def register(source: np.ndarray, target: _Surface, n_coarse: int = 200, n_fine: 
     ranked = [starts[i] for i in np.argsort(costs)[:n_icp]]
     tried = sorted((_icp(coarse, sub, m, iterations=6) for m in ranked), key=lambda t: t[1])
     refined = [_icp(fine, target, m, iterations=10) for m, _ in tried[:n_refine]]
-    final = source[rng.choice(len(source), min(3 * n_fine, len(source)), replace=False)]
+    final = ranked_source[rng.choice(len(source), min(3 * n_fine, len(source)), replace=False)]
     best, _ = _icp(final, target, min(refined, key=lambda t: t[1])[0], iterations=10)
     return best, _fit_cost(_apply(best, final), target)
 
@@ -293,7 +294,7 @@ class PointCloudExpert:
         reflected = self._prepare(PointCloudSample(_apply(matrix, flipped)))
         test = target.surface
         mirror = self._deviation(test, reflected.surface, reflected.noise)
-        centres = _centres(len(test.points), self.twin_centres, self.seed)
+        centres = _centres(test.points, self.twin_centres, self.seed)
         rarity = _rarity(test, centres, self.twin_radii, self.twin_exclusion)
         holds = _mirror_holds(test, centres, mirror < self.threshold, self.symmetry_radius)
         rare = np.maximum(rarity, _openness(test))
@@ -318,7 +319,8 @@ class PointCloudExpert:
     def _prepare(self, ref: PointCloudSample, k_neighbours: int = 0) -> _Reference:
         surface = _surface(ref.points, self.k_plane, k_neighbours)
         assert surface.normals is not None
-        half = np.arange(len(ref.points)) % 2 == 0  # interleaved halves, whatever the point order
+        half = np.zeros(len(ref.points), dtype=bool)
+        half[_canonical_order(ref.points)[::2]] = True  # interleaved halves by rank, whatever the point order
         other = _Surface(ref.points[~half], cKDTree(ref.points[~half]), surface.normals[~half], surface.spacing)
         noise = float(np.median(self._surface_distance(ref.points[half], other, surface.normals[half])))
         return _Reference(surface, max(noise, 1e-6 * surface.spacing))
@@ -395,9 +397,17 @@ def _ring_moments(surface: _Surface, centres: np.ndarray, radius: float, n_rings
     return np.stack([mean, spread, fill], axis=2).reshape(len(centres), -1)
 
 
-def _centres(n: int, n_centres: int, seed: int) -> np.ndarray:
-    """Sorted indices of ``n_centres`` of ``n`` points: a fixed draw by index, so the same places in any pose."""
-    return np.sort(np.random.default_rng(seed).choice(n, min(n_centres, n), replace=False))
+def _canonical_order(points: np.ndarray) -> np.ndarray:
+    """Indices of ``points`` by distance from their centroid: the same points in the same ranks whatever their order
+    and pose, so draws by rank give the same sample for a shuffled or moved cloud."""
+    return np.argsort(np.linalg.norm(points - points.mean(axis=0), axis=1), kind="stable")
+
+
+def _centres(points: np.ndarray, n_centres: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n_centres`` of the points: a fixed draw by rank (:func:`_canonical_order`), so the same
+    places in any order and pose."""
+    n = len(points)
+    return np.sort(_canonical_order(points)[np.random.default_rng(seed).choice(n, min(n_centres, n), replace=False)])
 
 
 def _mirror_holds(surface: _Surface, centres: np.ndarray, twinned: np.ndarray, radius: float) -> np.ndarray:
