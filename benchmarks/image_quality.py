@@ -212,6 +212,9 @@ def score_mode(expert: ImageExpert, items: list[EvalItem], mode: str, seed: int 
     elif mode == "zero":
         for it, r in zip(items, expert.score_many([it.sample for it in items]), strict=True):
             add(it, r)
+    elif mode == "alone":
+        for it in items:
+            add(it, expert.score(it.sample))
     else:
         good = [it for it in items if it.label == 0]
         bad = [it for it in items if it.label == 1]
@@ -388,7 +391,8 @@ def choose(combined: dict[str, dict[str, float]], cost: dict[str, float]) -> dic
 # ---------------------------------------------------------------- confidence
 
 
-REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references"}  # mode -> the expert's regime
+#: mode -> the expert's regime; "alone" (each image scored by itself) is scored for the confidence table only
+REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references", "alone": "one image alone"}
 
 
 def default_config(configs: Sequence[str]) -> str:
@@ -412,7 +416,7 @@ def confidence_table(by_set: dict[str, SetFigures], config: str) -> dict[str, An
              "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
              "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference': "
              "1-shot, five reference choices per set; '2+ references': each anomalous image against all "
-             "normal ones, each normal one against the others.")
+             "normal ones, each normal one against the others; 'one image alone': each image scored by itself.")
     return build_table(scored, about=about, config=config, params=_params(config), protocol=PROTOCOL)
 
 
@@ -475,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_markdown(report, modes, args.sets, seconds, cost))
     if args.confidence_table:
         default = default_config(args.configs)
+        for set_name, f in figures[default].items():
+            if not f.pixel_only:
+                f.runs["alone"] = [cached_scores(args.cache, default, set_name, "alone", 0)]
         confidence = confidence_table(figures[default], default)
         args.confidence_table.write_text(json.dumps(confidence, indent=1) + "\n")
         print(f"\nconfidence table of {default} written to {args.confidence_table}; "

@@ -326,7 +326,7 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
     batch = expert.score_many([washers["ref"], washers["good"], washers["missing"]])
     assert all(r.confidence is not None and r.notes[0].startswith("batch") for r in batch)
     alone = expert.score(washers["good"])
-    assert alone.confidence is None and "not measured" in alone.notes[0]
+    assert alone.confidence is not None and alone.notes[0].startswith("one image alone:")
     other = ImageExpert(resolution=128).score(washers["missing"], [washers["ref"]])
     assert other.confidence is None and "default settings only" in other.notes[0]
 
@@ -334,7 +334,7 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
 def test_confidence_table_is_a_lookup_of_margins() -> None:
     table = TABLE.read()
     assert table is not None
-    for regime in ("batch", "1 reference", "2+ references"):
+    for regime in ("batch", "1 reference", "2+ references", "one image alone"):
         for verdict in ("anomalous", "normal"):
             bands = table["regimes"][regime][verdict]["bands"]
             assert [b["margin"] for b in bands] == [[0.0, 0.1], [0.1, 0.3], [0.3, 0.5]]

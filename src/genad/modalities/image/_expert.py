@@ -105,8 +105,7 @@ class ImageExpert:
 
     The result's ``confidence`` is how often verdicts of the same kind (reference regime, verdict, margin
     ``|score - 0.5|``) were right on public image sets with the default settings (``confidence.json``, written
-    by ``benchmarks/image_quality.py --confidence-table``); ``None`` for other settings and for one image scored
-    against itself, with a note saying why.
+    by ``benchmarks/image_quality.py --confidence-table``); ``None`` for other settings, with a note saying why.
     """
 
     def __init__(
