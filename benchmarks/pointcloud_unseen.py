@@ -32,8 +32,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
-from sklearn.metrics import roc_auc_score
 
+from genad.metrics import auroc, point_auroc
 from genad.modalities.pointcloud import PointCloudExpert, PointCloudSample
 
 N_POINTS = 20_000
@@ -366,11 +366,11 @@ class Scored:
 
     @property
     def object_auroc(self) -> float:
-        return float(roc_auc_score([int(k != "good") for k in self.kinds], self.scores))
+        return auroc([int(k != "good") for k in self.kinds], self.scores)
 
     @property
     def point_auroc(self) -> float:
-        return float(roc_auc_score(np.concatenate(self.truths), np.concatenate(self.maps)))
+        return point_auroc(self.truths, self.maps)
 
     def line(self, name: str) -> str:
         good_max = max(s for s, k in zip(self.scores, self.kinds, strict=True) if k == "good")
