@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from _confidence import build_table
 from _oos import in_sample, leave_one_out
 from scipy.spatial.transform import Rotation
 
+from genad._confidence import params_of
 from genad.eval._datasets import read_dataset
 from genad.metrics import auroc, auroc_ci, bootstrap_ci, point_auroc
 from genad.modalities.pointcloud import PointCloudExpert, PointCloudSample
@@ -193,9 +194,8 @@ def confidence_table(root: Path) -> dict[str, Any]:
              "equally: 'zero-shot': each cloud alone; '1 reference': every cloud but the first good one against it; "
              "'batch': each object's clouds as one score_many batch. Written by python "
              "benchmarks/pointcloud_quality.py DATA --confidence-table.")
-    expert = PointCloudExpert()
-    params = {f.name: getattr(expert, f.name) for f in fields(expert) if f.init}
-    return build_table(scored, about=about, config="default", params=params, protocol="pointcloud-v1")
+    return build_table(scored, about=about, config="default", params=params_of(PointCloudExpert()),
+                       protocol="pointcloud-v1")
 
 
 def main() -> None:

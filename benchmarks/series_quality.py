@@ -35,7 +35,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ import numpy as np
 from _confidence import build_table
 from _oos import in_sample, leave_one_out
 
+from genad._confidence import params_of
 from genad.eval._datasets import EvalItem, read_dataset
 from genad.eval._nab import (
     PROBATION_PERCENT,
@@ -405,8 +406,7 @@ def confidence_table(root: Path) -> dict[str, Any]:
              f"SMAP/MSL cut into {CONFIDENCE_PARTS} equal parts, each scored alone ('series alone'; a part is "
              "anomalous when it overlaps a label window). Written by python benchmarks/series_quality.py "
              "--confidence-table.")
-    params = {f.name: getattr(expert, f.name) for f in fields(expert) if f.name != "max_regions"}
-    return build_table({"series alone": scored}, about=about, config="default", params=params,
+    return build_table({"series alone": scored}, about=about, config="default", params=params_of(expert),
                        protocol="series-parts-v1")
 
 

@@ -40,6 +40,7 @@ from _confidence import build_table
 from _oos import in_sample, leave_one_out
 
 from genad import ExpertResult
+from genad._confidence import params_of
 from genad.eval._datasets import read_dataset
 from genad.metrics import auroc_of_groups, bootstrap_ci
 from genad.modalities.video import VideoExpert, VideoSample
@@ -317,7 +318,7 @@ def confidence_table(clips: Clips) -> dict[str, Any]:
              "clip is scored as a video of its own: alone ('clip alone'), against the normal runs of the other "
              "clips ('references'), or all runs of all clips as one batch ('batch'). Written by python "
              "benchmarks/video_quality.py --confidence-table.")
-    return build_table(scored, about=about, config="default", params=expert.params(), protocol="video-runs-v1")
+    return build_table(scored, about=about, config="default", params=params_of(expert), protocol="video-runs-v1")
 
 
 def _fmt(value: float, ci: Sequence[float] | None = None) -> str:

@@ -9,14 +9,19 @@ margin ``|score - 0.5|``, each set weighted equally.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VerdictTable"]
+__all__ = ["VerdictTable", "params_of"]
 
-NOT_MEASURED = ("threads", "seed", "max_regions")  # parameters that do not change how often verdicts are right
+NOT_MEASURED = ("threads", "seed", "max_regions", "chunk")  # parameters that do not change how often verdicts are right
+
+
+def params_of(expert: Any) -> dict[str, Any]:
+    """The constructor parameters of a dataclass expert, as a table's ``params`` records them."""
+    return {f.name: getattr(expert, f.name) for f in fields(expert) if f.init}
 
 
 @lru_cache(maxsize=8)
@@ -50,7 +55,7 @@ class VerdictTable:
         """The table (``None`` when missing or unreadable)."""
         return _read(self.path)
 
-    def confidence(self, params: dict[str, Any], regime: str | None, score: float) -> tuple[float | None, str]:
+    def confidence(self, params: dict[str, Any], regime: str, score: float) -> tuple[float | None, str]:
         """How often verdicts like this one were right, and a note saying so.
 
         Parameters
@@ -58,8 +63,8 @@ class VerdictTable:
         params
             The expert's parameters: the table applies only to the settings it was measured for.
         regime
-            How the sample was scored, a key of the table's ``regimes``; ``None`` or a regime the table lacks
-            states no confidence.
+            How the sample was scored, a key of the table's ``regimes``; a regime the table lacks states no
+            confidence.
         score
             The expert's score; its verdict (anomalous at ``>= 0.5``) and margin ``|score - 0.5|`` pick the band.
 
@@ -69,7 +74,7 @@ class VerdictTable:
             The accuracy (``None`` with a note saying why when nothing was measured for the case) and the note.
         """
         table = self.read()
-        if regime is None or table is None or regime not in table["regimes"]:
+        if table is None or regime not in table["regimes"]:
             return None, f"confidence not stated: {regime!r} verdicts were not measured"
         mine = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         if any(mine.get(k) != v for k, v in table["params"].items() if k not in NOT_MEASURED):

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from genad._confidence import params_of
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad._sample import load_with
@@ -364,8 +365,7 @@ class PointCloudExpert:
         point_scores = _logistic(raw_map, self.threshold, self.width)
         score = float(_logistic(np.array([raw]), self.threshold, self.width)[0])
         regions = _regions(test, point_scores, self.max_regions)
-        params = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
-        confidence, note = TABLE.confidence(params, regime, score)
+        confidence, note = TABLE.confidence(params_of(self), regime, score)
         return ExpertResult(score=score, raw_score=raw, anomaly_map=point_scores, regions=regions,
                             notes=(*notes, note), confidence=confidence, meta=meta)
 

@@ -27,11 +27,12 @@ neighbours. A constant series scores 0 everywhere; NaN values score 0 and are br
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from genad._confidence import params_of
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad.errors import InputError
@@ -164,8 +165,7 @@ class SeriesExpert:
             amap = quiet_repeats(amap, self.alarm_gap)
         top = int(np.argmax(amap))
         regions = self._regions(sample, amap)
-        params = {f.name: getattr(self, f.name) for f in fields(self)}
-        confidence, note = TABLE.confidence(params, "references" if refs else "series alone", float(amap[top]))
+        confidence, note = TABLE.confidence(params_of(self), "references" if refs else "series alone", float(amap[top]))
         notes = (f"mode={self.mode}",) + ((f"{len(refs)} normal reference(s)",) if refs else ()) + (note,)
         return ExpertResult(score=float(amap[top]), raw_score=float(surprise[top]), anomaly_map=amap,
                             regions=regions, notes=notes, confidence=confidence, meta={"argmax": top})

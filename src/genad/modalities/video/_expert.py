@@ -26,11 +26,12 @@ ratio means the same in every clip scored against the same statistics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from genad._confidence import params_of
 from genad._expert import ExpertResult
 from genad._report import Region
 from genad._sample import load_with
@@ -160,10 +161,6 @@ class VideoExpert:
             basis, regime = f"the batch of {len(videos)} clips", "batch"
         return [self.judge(v, s, stats, basis, regime=regime) for v, s in zip(videos, speeds, strict=True)]
 
-    def params(self) -> dict[str, Any]:
-        """The parameters that decide the scores (all but ``chunk``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "chunk"}
-
     def cell_speeds(self, video: VideoSample) -> np.ndarray:
         """Per-frame, per-cell flow speed ``(T, rows, cols)`` in px/frame at the working size.
 
@@ -289,7 +286,7 @@ class VideoExpert:
             f"{stats.noise:.3f}; 0.5 at {stats.center:.2f} times typical",)
         confidence = None
         if regime is not None:
-            confidence, note = TABLE.confidence(self.params(), regime, float(frame_scores.max()))
+            confidence, note = TABLE.confidence(params_of(self), regime, float(frame_scores.max()))
             notes += (note,)
         return ExpertResult(
             score=float(frame_scores.max()),
