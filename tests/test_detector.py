@@ -223,6 +223,37 @@ def test_a_zero_shot_batch_is_scored_as_a_batch_with_or_without_an_executor(
     assert expert.calls == ["score"] * 3
 
 
+class JointExpert(CountingExpert):
+    """Says it scores batches with one reference jointly (as ``ImageExpert(batch_context=True)`` does)."""
+
+    def joint_scoring(self, references: int) -> bool:
+        return references <= 1
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_batch_with_one_reference_is_scored_whole_when_the_expert_scores_it_jointly(
+        images: dict[str, Path], executor: str | None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expert = JointExpert()
+    detector = Detector(mode="local", experts={"image": expert})
+    paths = [images["bad"], images["good"], images["other"]]
+    if executor is None:
+        reports = detector.detect_many(paths, references=[images["good"]], progress=False)
+    else:
+        with ThreadPoolExecutor(2) as pool:
+            reports = detector.detect_many(paths, references=[images["good"]], executor=pool, progress=False)
+    assert expert.calls == ["score_many(3)"]
+    assert [r.source for r in reports] == [str(p) for p in paths]
+    assert _scores(reports) == _scores([detector.detect(p, references=[images["good"]]) for p in paths])
+    expert.calls.clear()
+    detector.detect_many(paths, references=[images["good"], images["other"]], progress=False)
+    assert expert.calls == ["score"] * 3
+    expert.calls.clear()
+    bad_reference = detector.detect_many(paths, references=["missing.png"], progress=False)
+    assert expert.calls == [] and all(r.status == "error" for r in bad_reference)
+
+
 def test_an_inapplicable_region_key_is_noted_not_re_asked(images: dict[str, Path]) -> None:
     answer = {**ANSWER, "regions": [
         {"image": 2, "box": [10, 20, 30, 40], "interval": [3.0, 9.0], "label": "cord", "confidence": 0.8},

@@ -11,6 +11,7 @@ import pytest
 from genad import Detector
 from genad.eval._datasets import read_dataset
 from genad.eval._runner import EvalRecord, Runner
+from genad.modalities.image import ImageExpert
 from genad.synthetic import write_set
 
 distributed = pytest.importorskip("distributed", reason='needs the dask extra: pip install -e ".[dask]"')
@@ -35,14 +36,20 @@ def _place(region: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in region.items() if k != "confidence"}
 
 
+def _detector() -> Detector:
+    """Each sample scored alone with its reference, so that a run resumes sample by sample (with the batch as
+    context, a category is one job and resumes whole, as in ``tests/test_eval_zero_shot.py``)."""
+    return Detector(mode="local", experts={"image": ImageExpert(batch_context=False)})
+
+
 @pytest.mark.slow
 def test_dask_workers_give_the_in_process_results_and_resume(tmp_path: Path) -> None:
     data = read_dataset(write_set(tmp_path / "data", n_good=3, n_per_defect=1, size=96))
-    here = Runner(Detector(mode="local"), shots=1, cache_dir=tmp_path / "here", progress=False).run(data)
+    here = Runner(_detector(), shots=1, cache_dir=tmp_path / "here", progress=False).run(data)
     assert len(here) == 10
 
     # a first, partial run (two samples per category) on a cluster the runner starts (genad eval --workers 2)
-    first = Runner(Detector(mode="local"), shots=1, cache_dir=tmp_path / "dask", limit=2, processes=2,
+    first = Runner(_detector(), shots=1, cache_dir=tmp_path / "dask", limit=2, processes=2,
                    progress=False).run(data)
     assert len(first) == 4
     assert not any(r.cached for r in first)
@@ -55,7 +62,7 @@ def test_dask_workers_give_the_in_process_results_and_resume(tmp_path: Path) -> 
     # the full run, on a running cluster (genad eval --scheduler ADDRESS), goes on where the first stopped
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address="127.0.0.1:0") as cluster:
-        full = Runner(Detector(mode="local"), shots=1, cache_dir=tmp_path / "dask", progress=False,
+        full = Runner(_detector(), shots=1, cache_dir=tmp_path / "dask", progress=False,
                       scheduler=cluster.scheduler_address, on_result=seen).run(data)
     assert sorted(name for name, from_store in stored if from_store) == sorted(r.item.name for r in first)
     assert sum(1 for _, from_store in stored if not from_store) == 6

@@ -1,4 +1,5 @@
-"""``genad eval --shots 0``: each category is one zero-shot batch, scored as the benchmarks score it."""
+"""``genad eval --shots 0``: each category is one zero-shot batch, scored as the benchmarks score it; with
+references, a category is one batch when the expert scores such batches jointly."""
 
 from __future__ import annotations
 
@@ -61,3 +62,30 @@ def test_a_batch_resumes_whole(tmp_path: Path) -> None:
                    progress=False).run(dataset)
     assert expert.batches == [] and all(r.cached for r in again)
     assert [r.report.score for r in again] == [r.report.score for r in first]
+
+
+class JointPeerExpert(PeerExpert):
+    """:class:`PeerExpert` that also scores batches with one reference jointly (the reference joins the batch)."""
+
+    def joint_scoring(self, references: int) -> bool:
+        return references <= 1
+
+    def score_many(self, samples: Sequence[ImageSample],
+                   references: Sequence[ImageSample] = ()) -> list[ExpertResult]:
+        return super().score_many([*samples, *references], ())[:len(samples)]
+
+
+def test_a_one_shot_category_is_one_batch_when_the_expert_scores_it_jointly(tmp_path: Path) -> None:
+    dataset = read_dataset(write_set(tmp_path / "data", n_good=3, n_per_defect=1))
+    sizes = {c: len(dataset.category(c)) - 1 for c in dataset.categories}  # one good image is the reference
+    expert = JointPeerExpert()
+    records = Runner(Detector(mode="local", experts={"image": expert}), shots=1, progress=False).run(dataset)
+    assert sorted(expert.batches) == sorted(n + 1 for n in sizes.values())
+    assert len(records) == sum(sizes.values()) and all(r.report.ok for r in records)
+    assert all(len(r.references) == 1 for r in records)
+    plain = PeerExpert()  # no joint_scoring: each sample with its reference, alone
+    Runner(Detector(mode="local", experts={"image": plain}), shots=1, progress=False).run(dataset)
+    assert plain.batches == [1] * sum(sizes.values())
+    expert.batches.clear()
+    Runner(Detector(mode="local", experts={"image": expert}), shots=2, progress=False).run(dataset)
+    assert len(expert.batches) == len(dataset) - 2 * len(dataset.categories)  # one call per sample

@@ -167,6 +167,25 @@ def test_zero_shot_mutual_ranks_defects_higher(expert: ImageExpert) -> None:
     assert all(r.meta["scored_against"] == "batch" for r in results)
 
 
+def test_one_reference_and_a_batch_score_each_image_against_both(expert: ImageExpert,
+                                                                 washers: dict[str, ImageSample]) -> None:
+    batch = [make_image("washer", None, seed=s).image for s in range(2, 6)] + [washers["missing"], washers["scratch"]]
+    joint = expert.score_many(batch, [washers["ref"]])
+    alone = [expert.score(s, [washers["ref"]]) for s in batch]
+    assert all(r.meta["scored_against"] == "reference and batch" for r in joint)
+    assert all(r.meta["scored_against"] == "references" for r in alone)
+    assert [r.score for r in joint] != pytest.approx([r.score for r in alone])
+    assert min(r.score for r in joint[4:]) > max(r.score for r in joint[:4])
+    for r in joint:  # the score is the peak of the averaged map (resized to native pixels here)
+        assert r.anomaly_map is not None and r.score == pytest.approx(float(r.anomaly_map.max()), abs=0.02)
+    assert expert.joint_scoring(0) and expert.joint_scoring(1) and not expert.joint_scoring(2)
+    off = ImageExpert(resolution=192, batch_context=False)
+    assert not off.joint_scoring(1)
+    assert [r.score for r in off.score_many(batch, [washers["ref"]])] == pytest.approx([r.score for r in alone])
+    few = expert.score_many(batch[:3], [washers["ref"]])  # fewer than MIN_CONTEXT samples: each alone
+    assert [r.score for r in few] == pytest.approx([r.score for r in alone[:3]])
+
+
 def test_zero_shot_single_texture_scores_against_itself(expert: ImageExpert) -> None:
     item = make_image("weave", "hole", seed=5)
     result = expert.score(item.image)
@@ -325,6 +344,9 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
     assert two.confidence is not None and two.notes[0].startswith("2+ references")
     batch = expert.score_many([washers["ref"], washers["good"], washers["missing"]])
     assert all(r.confidence is not None and r.notes[0].startswith("batch") for r in batch)
+    joint = expert.score_many([washers["good"], washers["missing"], washers["scratch"], washers["good"]],
+                              [washers["ref"]])
+    assert all(r.confidence is not None and r.notes[0].startswith("1 reference, batch:") for r in joint)
     alone = expert.score(washers["good"])
     assert alone.confidence is not None and alone.notes[0].startswith("one image alone:")
     other = ImageExpert(resolution=128).score(washers["missing"], [washers["ref"]])
@@ -334,7 +356,7 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
 def test_confidence_table_is_a_lookup_of_margins() -> None:
     table = TABLE.read()
     assert table is not None
-    for regime in ("batch", "1 reference", "2+ references", "one image alone"):
+    for regime in ("batch", "1 reference, batch", "1 reference", "2+ references", "one image alone"):
         for verdict in ("anomalous", "normal"):
             bands = table["regimes"][regime][verdict]["bands"]
             assert [b["margin"] for b in bands] == [[0.0, 0.1], [0.1, 0.3], [0.3, 0.5]]

@@ -2,11 +2,13 @@
 
 Scoring is the same with or without an executor:
 
-1. Without references (and with an expert: local or hybrid mode), each modality's samples are one zero-shot batch:
-   they are loaded here and scored together by the expert's ``score_many`` (mutual scoring), as one task on the
-   executor. If that batch fails, its samples are scored one by one, each alone, with a note saying so.
+1. In local and hybrid mode, when the expert scores a batch jointly (:func:`genad._expert.scores_jointly`:
+   always without references, as zero-shot mutual scoring; with references when the expert says so, as the image
+   expert does with one reference), each modality's samples are one batch: they are loaded here and scored
+   together by the expert's ``score_many``, as one task on the executor. If that batch fails, its samples are
+   scored one by one, each alone, with a note saying so.
 2. Every sample then finishes on the executor: :meth:`Detector.detect_scored` for samples scored in step 1,
-   :meth:`Detector.detect` for the rest.
+   :meth:`Detector.detect` for the rest (scored alone, which is the same when the batch is not joint).
 
 A sample that fails becomes a report with ``status="error"`` (or, with ``errors="raise"``, a
 :class:`~genad.errors.BatchError` that keeps every finished report).
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
 
-from genad._expert import ExpertResult
+from genad._expert import ExpertResult, scores_jointly
 from genad._registry import load_sample
 from genad._report import AnomalyReport
 from genad._sample import Sample
@@ -59,8 +61,8 @@ def detect_many(detector: Detector, samples: Iterable[Any], task: Task, *, execu
     batch = _Batch(detector, items, errors, mode=mode, modality=modality)
     bar = tqdm(total=len(items), disable=not progress, unit="sample")
     try:
-        if not with_feedback.references and mode != "vlm":
-            batch.score_zero_shot(pool)
+        if mode != "vlm":
+            batch.score_jointly(pool, with_feedback.references)
         bar.update(sum(r is not None for r in batch.reports))
         batch.finish(pool, task, with_feedback, max_in_flight, bar.update)
     finally:
@@ -84,6 +86,7 @@ class _Batch:
         self.reports: list[AnomalyReport | None] = [None] * len(items)
         self.samples: dict[int, Sample] = {}
         self.results: dict[int, ExpertResult] = {}
+        self.references: dict[int, tuple[Sample, ...]] = {}  # of the items in ``results``
         self.notes: dict[int, str] = {}
 
     def fail(self, i: int, exc: BaseException) -> None:
@@ -94,8 +97,20 @@ class _Batch:
             raise BatchError(f"sample {source!r} failed: {type(exc).__name__}: {exc}",
                              [r for r in self.reports if r is not None]) from exc
 
-    def score_zero_shot(self, pool: Executor) -> None:
-        """Load every item and score each modality's samples as one zero-shot batch (see the module doc)."""
+    def score_jointly(self, pool: Executor, references: tuple[Any, ...]) -> None:
+        """Load the items and score each modality's samples as one batch, where its expert scores batches with
+        ``references`` jointly (see the module doc); with references, only the references' modality is checked,
+        and nothing is loaded ahead when its expert scores samples one by one."""
+        wanted: str | None = None
+        refs: tuple[Sample, ...] = ()
+        if references:
+            try:
+                refs = tuple(load_sample(r, self.modality) for r in references)
+            except GenadError:
+                return  # each sample's detect() reports the bad reference
+            wanted = refs[0].modality
+            if not scores_jointly(self.detector.expert_for(wanted), len(refs)):
+                return
         groups: dict[str, list[int]] = {}
         for i, item in enumerate(self.items):
             try:
@@ -104,17 +119,21 @@ class _Batch:
                 self.fail(i, exc)
                 continue
             self.samples[i] = sample
-            groups.setdefault(sample.modality, []).append(i)
+            if wanted is None or sample.modality == wanted:
+                groups.setdefault(sample.modality, []).append(i)
         for name, idx in groups.items():
-            self.detector.expert_for(name)  # an expert that cannot be made fails here, as without an executor
+            expert = self.detector.expert_for(name)  # an expert that cannot be made fails here, as without one
+            if not scores_jointly(expert, len(refs)):
+                continue
             try:
-                scored = pool.submit(_score_many, self.shipped, name, [self.samples[i] for i in idx]).result()
+                scored = pool.submit(_score_many, self.shipped, name, [self.samples[i] for i in idx], refs).result()
             except GenadError as exc:
                 for i in idx:
-                    self.notes[i] = (f"scored alone: the zero-shot batch of {len(idx)} samples failed "
+                    self.notes[i] = (f"scored alone: the batch of {len(idx)} samples failed "
                                      f"({type(exc).__name__}: {exc})")
                 continue
             self.results.update(zip(idx, scored, strict=True))
+            self.references.update((i, refs) for i in idx)
 
     def finish(self, pool: Executor, task: Task, scored_task: Task, max_in_flight: int,
                advance: Callable[[int], Any]) -> None:
@@ -151,7 +170,8 @@ class _Batch:
 
     def _submit(self, pool: Executor, i: int, task: Task, scored_task: Task) -> Future[AnomalyReport]:
         if i in self.results:
-            return pool.submit(_detect_scored, self.shipped, i, self.samples[i], scored_task, self.results[i])
+            return pool.submit(_detect_scored, self.shipped, i, self.samples[i], self.references[i], scored_task,
+                               self.results[i])
         return pool.submit(_detect, self.shipped, i, self.samples.get(i, self.items[i]), task, self.modality)
 
 
@@ -197,15 +217,16 @@ def _detect(shipped: _Shipped, position: int, item: Any, task: Task, modality: s
     return shipped.detector.detect(item, task, modality=modality)
 
 
-def _detect_scored(shipped: _Shipped, position: int, sample: Sample, task: Task,
+def _detect_scored(shipped: _Shipped, position: int, sample: Sample, references: tuple[Sample, ...], task: Task,
                    result: ExpertResult) -> AnomalyReport:
-    """Item ``position`` of a call, already scored in a zero-shot batch, finished where the executor runs it."""
-    return shipped.detector.detect_scored(sample, (), task, result)
+    """Item ``position`` of a call, already scored in a batch, finished where the executor runs it."""
+    return shipped.detector.detect_scored(sample, references, task, result)
 
 
-def _score_many(shipped: _Shipped, modality: str, samples: list[Sample]) -> list[ExpertResult]:
-    """One zero-shot batch, scored as one batch where the executor runs it."""
-    return shipped.detector.expert_for(modality).score_many(samples, ())
+def _score_many(shipped: _Shipped, modality: str, samples: list[Sample],
+                references: tuple[Sample, ...]) -> list[ExpertResult]:
+    """One batch, scored as one batch where the executor runs it."""
+    return shipped.detector.expert_for(modality).score_many(samples, references)
 
 
 def _source_name(item: Any) -> str | None:

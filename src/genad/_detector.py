@@ -343,7 +343,9 @@ class Detector:
         Notes
         -----
         Without references, each modality's samples are scored by the expert's ``score_many`` as one batch
-        (zero-shot mutual scoring), with or without an executor; see :mod:`genad._batch`.
+        (zero-shot mutual scoring), with or without an executor; with references too when the expert scores such
+        batches jointly (the image expert with one reference: ``ImageExpert(batch_context=True)``, the default);
+        see :mod:`genad._batch`.
         """
         return _batch.detect_many(
             self, samples, Task.of(task, category=category, references=references, criteria=criteria, rules=rules),

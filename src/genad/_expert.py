@@ -10,7 +10,7 @@ import numpy as np
 
 from genad._report import Region
 
-__all__ = ["Expert", "ExpertResult"]
+__all__ = ["Expert", "ExpertResult", "scores_jointly"]
 
 SampleT_contra = TypeVar("SampleT_contra", contravariant=True)
 
@@ -71,5 +71,18 @@ class Expert(Protocol[SampleT_contra]):
 
         With references this equals ``[score(s, references) for s in samples]``; without, an expert may score the
         batch's samples against each other (zero-shot mutual scoring), so ``detect_many`` hands it whole batches.
+        An expert that also uses the batch with references says so with a ``joint_scoring(references: int) ->
+        bool`` method (see :func:`scores_jointly`).
         """
         ...
+
+
+def scores_jointly(expert: Any, references: int) -> bool:
+    """Whether ``expert.score_many`` scores a batch with this many references jointly, each result depending on
+    the other samples, so that ``detect_many`` and ``genad eval`` must hand it whole batches.
+
+    The expert's ``joint_scoring(references)`` answers when it has one; otherwise batches without references are
+    joint (zero-shot mutual scoring) and batches with references are not.
+    """
+    method = getattr(expert, "joint_scoring", None)
+    return bool(method(references)) if callable(method) else references == 0

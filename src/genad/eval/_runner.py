@@ -29,6 +29,7 @@ import numpy as np
 
 from genad import errors as errors_module
 from genad import metrics
+from genad._expert import scores_jointly
 from genad._registry import get_modality
 from genad._report import AnomalyReport, Usage
 from genad.errors import BackendError, ConfigurationError, GenadError, InputError, MissingDependencyError, install_hint
@@ -177,9 +178,14 @@ def _describe_expert(detector: Any, modality: str) -> str:
     """The class and parameters of the expert ``detector`` uses for ``modality``: attributes holding numbers,
     strings, booleans or tuples and lists of them; fitted state (names ending in ``_``) and objects, whose repr may
     change from process to process, are left out."""
-    expert = (getattr(detector, "experts", None) or {}).get(modality) or get_modality(modality).default_expert()
+    expert = _expert_of(detector, modality)
     params = sorted((k, v) for k, v in getattr(expert, "__dict__", {}).items() if not k.endswith("_") and _plain(v))
     return f"{type(expert).__module__}.{type(expert).__qualname__}{params!r}"
+
+
+def _expert_of(detector: Any, modality: str) -> Any:
+    """The expert ``detector`` uses for ``modality``: one it was given, else the modality's default."""
+    return (getattr(detector, "experts", None) or {}).get(modality) or get_modality(modality).default_expert()
 
 
 def _plain(value: Any) -> bool:
@@ -278,7 +284,9 @@ class Runner:
     zero_shot
         With ``shots=0``: ``"batch"`` (default) scores each category's samples together, so an expert that offers
         mutual scoring compares them with each other (``Detector.detect_many``: what the benchmarks call
-        zero-shot); ``"alone"`` scores each sample by itself, with nothing to compare it with.
+        zero-shot); ``"alone"`` scores each sample by itself, with nothing to compare it with. With references,
+        the expert decides: a category whose expert scores batches with ``shots`` references jointly (the image
+        expert with one reference, ``ImageExpert(batch_context=True)``) is scored as one batch sharing them.
     progress
         Show a progress bar.
     on_result
@@ -330,7 +338,7 @@ class Runner:
         mode = self.detector.resolved_mode()
         settings = [str(Path(dataset.root).resolve()), dataset.format, mode, model, prompt, self.shots, self.seed,
                     __version__]
-        if self._batches(dataset, mode):
+        if self._batches(dataset, mode) and self.shots == 0:
             settings.append("zero-shot batch")
         if mode in ("local", "hybrid"):
             settings += [_describe_expert(self.detector, m) for m in sorted({it.modality for it in dataset})]
@@ -418,21 +426,29 @@ class Runner:
         return [records[i] for i in sorted(records)]
 
     def _batches(self, dataset: Dataset, mode: str) -> bool:
-        """Whether zero-shot categories are scored as batches (local and hybrid mode; NAB scores files alone)."""
-        return self.shots == 0 and self.zero_shot == "batch" and mode != "vlm" and dataset.format != "nab"
+        """Whether each category's samples are scored as one batch: in local and hybrid mode, zero-shot with
+        ``zero_shot="batch"``, and with references where the expert scores such batches jointly (NAB scores
+        files alone)."""
+        if mode == "vlm" or dataset.format == "nab":
+            return False
+        if self.shots == 0:
+            return self.zero_shot == "batch"
+        return any(scores_jointly(_expert_of(self.detector, m), self.shots) for m in {it.modality for it in dataset})
 
     @staticmethod
     def _jobs(planned: list[tuple[EvalItem, tuple[Any, ...], tuple[str, ...]]], todo: list[int],
               batches: bool) -> list[Job]:
         """One job per sample to score; with ``batches``, one job per category with a sample to score, holding
-        all of the category's samples (a batch's scores depend on every member, so it is scored whole)."""
+        all of the category's samples that share its references (a batch's scores depend on every member, so it
+        is scored whole); a sample with references of its own stays a job of its own."""
+        single = [i for i in todo if not batches or planned[i][0].references]
+        jobs: list[Job] = [((i,), (planned[i][0],), planned[i][1]) for i in single]
         if not batches:
-            return [((i,), (planned[i][0],), planned[i][1]) for i in todo]
-        categories = {planned[i][0].category for i in todo}
-        jobs = []
-        for category in sorted(categories):
-            members = tuple(i for i, (item, _, _) in enumerate(planned) if item.category == category)
-            jobs.append((members, tuple(planned[i][0] for i in members), ()))
+            return jobs
+        for category in sorted({planned[i][0].category for i in todo if i not in single}):
+            members = tuple(i for i, (item, _, _) in enumerate(planned)
+                            if item.category == category and not item.references)
+            jobs.append((members, tuple(planned[i][0] for i in members), planned[members[0]][1]))
         return jobs
 
     def _in_threads(self, detector: Any, jobs: list[Job]) -> Generator[tuple[int, AnomalyReport], None, None]:
@@ -488,16 +504,16 @@ class Runner:
 
 
 Job = tuple[tuple[int, ...], tuple[EvalItem, ...], tuple[Any, ...]]
-"""Positions in the plan, their items and the references: one sample, or a zero-shot batch of a category."""
+"""Positions in the plan, their items and the references: one sample, or a batch of a category."""
 _NOT_THE_SAMPLES = (BackendError, ConfigurationError)
 
 
 def score_job(detector: Any, items: tuple[EvalItem, ...], refs: tuple[Any, ...]) -> list[AnomalyReport]:
-    """The reports of one job: one sample, or a zero-shot batch.
+    """The reports of one job: one sample, or a batch.
 
-    One sample is scored by :func:`score_item`; a zero-shot batch by ``detect_many`` over the items (one category,
-    one modality), so the expert scores them together. A batch member's backend or configuration error is raised,
-    as :func:`score_item` does.
+    One sample is scored by :func:`score_item`; a batch by ``detect_many`` over the items (one category, one
+    modality) with ``refs``, so the expert scores them together. A batch member's backend or configuration error
+    is raised, as :func:`score_item` does.
 
     Parameters
     ----------
@@ -506,15 +522,15 @@ def score_job(detector: Any, items: tuple[EvalItem, ...], refs: tuple[Any, ...])
     items
         The job's items.
     refs
-        The references to pass (none for a batch).
+        The references to pass (shared by a batch's items).
     """
     if len(items) == 1 and refs:
         return [score_item(detector, items[0], refs)]
     if len(items) == 1 or not hasattr(detector, "detect_many"):
         return [score_item(detector, item, refs) for item in items]
     first = items[0]
-    reports = detector.detect_many([it.sample for it in items], category=first.category, modality=first.modality,
-                                   progress=False, errors="return")
+    reports = detector.detect_many([it.sample for it in items], category=first.category, references=refs,
+                                   modality=first.modality, progress=False, errors="return")
     out = []
     for item, report in zip(items, reports, strict=True):
         error = getattr(errors_module, report.error_type or "", None)

@@ -40,6 +40,7 @@ FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reu
 HELD_OUT = 4  # references scored leave-one-out for calibration
 TURN_MARGIN = 16  # resized pixels: patches of a turned reference copy this close to a filled-in corner are dropped
 MAX_UPSCALE = 4.0  # tiny images are not blown up further: ImageNet features of 10x-enlarged pixels are poor
+MIN_CONTEXT = 4  # samples a score_many call needs, beside a single reference, for the batch to be used as context
 T = TypeVar("T")
 
 
@@ -101,7 +102,10 @@ class ImageExpert:
     ``1 / (1 + zoom)``;
     ``self_match``: a query patch's distance is at most its distance to the query's own patches outside its
     neighbourhood divided by ``self_match`` (0: off), so that structure recurring within the query counts as
-    normal.
+    normal; ``batch_context``: with a single reference, a ``score_many`` call of at least :data:`MIN_CONTEXT`
+    samples also scores each sample against the others and the reference (mutual scoring), and each result
+    averages the two calibrated maps: one reference cannot show the normal variation a batch shows (off: every
+    result depends only on its sample and the reference).
 
     The result's ``confidence`` is how often verdicts of the same kind (reference regime, verdict, margin
     ``|score - 0.5|``) were right on public image sets with the default settings (``confidence.json``, written
@@ -132,6 +136,7 @@ class ImageExpert:
         angles: int = 3,
         self_match: float = 0.0,
         zoom: float = 0.0,
+        batch_context: bool = True,
     ) -> None:
         self.backbone = backbone
         self.fit = fit
@@ -155,6 +160,7 @@ class ImageExpert:
         self.angles = angles
         self.self_match = self_match
         self.zoom = zoom
+        self.batch_context = batch_context
 
     # ------------------------------------------------------------------ public API
     def score(self, sample: Any, references: Sequence[Any] = ()) -> ExpertResult:
@@ -163,18 +169,33 @@ class ImageExpert:
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
         """Score a batch. Without references and with two or more samples, scores them against each other
-        (zero-shot mutual scoring); with references, each sample against the shared reference bank."""
+        (zero-shot mutual scoring); with references, each sample against the shared reference bank, and with a
+        single reference and ``batch_context``, also against the batch (see :meth:`joint_scoring`)."""
         images = [_as_image(s) for s in samples]
         if not images:
             return []
         if references:
-            bank = self._reference_bank([_as_image(r) for r in references])
+            refs = [_as_image(r) for r in references]
+            bank = self._reference_bank(refs)
+            maps = [self._reference_map(img, bank) for img in images]
+            if self.joint_scoring(len(refs)) and len(images) >= MIN_CONTEXT:
+                context = self._mutual_maps([*images, *refs], bank.frame)  # the reference joins the batch
+                pool = _batch_calibration(context)
+                return [self._result(img, m, bank.calibration, "reference and batch", "1 reference, batch",
+                                     context=(c, pool))
+                        for img, m, c in zip(images, maps, context[:len(images)], strict=True)]
             regime = "1 reference" if bank.references == 1 else "2+ references"
-            return [self._result(img, self._reference_map(img, bank), bank.calibration, "references", regime)
-                    for img in images]
+            return [self._result(img, m, bank.calibration, "references", regime) for img, m in zip(images, maps,
+                                                                                                    strict=True)]
         if len(images) == 1:
             return [self._self_score(images[0])]
         return self._mutual(images)
+
+    def joint_scoring(self, references: int) -> bool:
+        """Whether :meth:`score_many` scores a batch with this many references jointly, each result depending on
+        the other samples: always without references (mutual scoring), and with one when ``batch_context`` is on
+        (for calls of at least :data:`MIN_CONTEXT` samples). ``detect_many`` then hands it whole batches."""
+        return references == 0 or (references == 1 and self.batch_context)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.endswith("_")}
@@ -404,15 +425,23 @@ class ImageExpert:
             distances = np.minimum(distances, own / self.self_match)
         return distances
 
-    def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str,
-                regime: str) -> ExpertResult:
+    def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str, regime: str,
+                context: tuple[np.ndarray, _Calibration] | None = None) -> ExpertResult:
+        """The result of one raw map; with a ``context`` (the sample's mutual map in a batch and the batch's
+        calibration), the two calibrated maps are averaged and the score is the average map's maximum."""
         raw = float(raw_map.max())
         calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread).astype(np.float32)
+        meta: dict[str, Any] = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
+                                "normal_scores": cal.normal_scores, "resized": raw_map.shape}
+        if context is None:
+            score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
+        else:
+            mutual, pool = context
+            calibrated = (calibrated + _sigmoid((mutual - pool.threshold) / pool.spread)) / np.float32(2)
+            score = float(calibrated.max())
+            meta.update(batch_threshold=pool.threshold, batch_spread=pool.spread, batch_raw_score=float(mutual.max()))
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
         regions = _regions(calibrated, (image.width, image.height), self.max_regions)
-        score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
-        meta = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
-                "normal_scores": cal.normal_scores, "resized": raw_map.shape}
         confidence, note = TABLE.confidence(self.__getstate__(), regime, score)
         return ExpertResult(score=score, raw_score=raw, anomaly_map=native, regions=regions, notes=(note,),
                             confidence=confidence, meta=meta)
@@ -426,14 +455,18 @@ class ImageExpert:
         return self._result(image, raw_map, _batch_calibration([raw_map]), "itself", "one image alone")
 
     def _mutual(self, images: list[ImageSample]) -> list[ExpertResult]:
-        frame = self._frame_of(images)
+        maps = self._mutual_maps(images, self._frame_of(images))
+        calibration = _batch_calibration(maps)
+        return [self._result(img, m, calibration, "batch", "batch") for img, m in zip(images, maps, strict=True)]
+
+    def _mutual_maps(self, images: list[ImageSample], frame: _Frame) -> list[np.ndarray]:
+        """Raw maps of zero-shot mutual scoring: each image's patches against the others' (see
+        :func:`~genad.modalities.image._patches.mutual_distances`), all resized to ``frame``."""
         resized = [self._resize(img.pixels, frame) for img in images]
         kind = self._bank_augmentation(max(self._patches(r) for r in resized) * min(len(images), 32))
         feats = [self._augmented(r, kind) for r in resized]
         distances = mutual_distances(feats, self.mutual_fraction)
-        maps = [self._smooth(d, r.shape) for d, r in zip(distances, resized, strict=True)]
-        calibration = _batch_calibration(maps)
-        return [self._result(img, m, calibration, "batch", "batch") for img, m in zip(images, maps, strict=True)]
+        return [self._smooth(d, r.shape) for d, r in zip(distances, resized, strict=True)]
 
 
 def _self_distances(flat: np.ndarray, h: int, w: int) -> np.ndarray:
