@@ -237,8 +237,8 @@ def test_hybrid_zero_shot_on_workers_matches_the_thread_pool(dask_client: Any, i
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in IMAGE_EXTRA),
                     reason='needs the image extra: pip install -e ".[image]"')
 def test_the_image_expert_on_workers_matches_the_thread_pool(dask_client: Any, tmp_path: Path) -> None:
-    """The real local expert (at a small resolution): with a reference (one task per image) and zero-shot (one
-    batch)."""
+    """The real local expert (at a small resolution): with one reference (one batch: the batch is its context),
+    two references (one task per image) and zero-shot (one batch)."""
     from genad.modalities.image import ImageExpert
     from genad.synthetic import make_image
 
@@ -249,10 +249,10 @@ def test_the_image_expert_on_workers_matches_the_thread_pool(dask_client: Any, t
         path = tmp_path / f"{item.name}.png"
         Image.fromarray(item.image).save(path)
         paths.append(path)
-    reference = make_image("washer", None, 0, 128).image
+    reference, other = make_image("washer", None, 0, 128).image, make_image("washer", None, 3, 128).image
     detector = Detector(mode="local", experts={"image": ImageExpert(resolution=128, augment="none")})
     executor: Executor = dask_client.get_executor()
-    for refs in ([reference], []):
+    for refs in ([reference], [reference, other], []):
         threads = detector.detect_many(paths, references=refs, progress=False)
         reports = detector.detect_many(paths, references=refs, executor=executor, progress=False)
         _same(threads, reports)

@@ -87,5 +87,10 @@ def test_a_one_shot_category_is_one_batch_when_the_expert_scores_it_jointly(tmp_
     Runner(Detector(mode="local", experts={"image": plain}), shots=1, progress=False).run(dataset)
     assert plain.batches == [1] * sum(sizes.values())
     expert.batches.clear()
+    alone = Runner(Detector(mode="local", experts={"image": expert}), shots=1, zero_shot="alone",
+                   progress=False).run(dataset)
+    assert len(expert.batches) == sum(sizes.values())  # one call per sample
+    assert [r.report.score for r in alone] != [r.report.score for r in records]
+    expert.batches.clear()
     Runner(Detector(mode="local", experts={"image": expert}), shots=2, progress=False).run(dataset)
-    assert len(expert.batches) == len(dataset) - 2 * len(dataset.categories)  # one call per sample
+    assert len(expert.batches) == len(dataset) - 2 * len(dataset.categories)

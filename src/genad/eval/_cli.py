@@ -55,8 +55,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--shots", type=_count(0), default=1, help="normal references per sample, k-shot (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the reference draw and of --limit (default 0)")
     p.add_argument("--zero-shot", choices=["batch", "alone"], default="batch",
-                   help="with --shots 0: score each category's samples together, so the expert compares them with "
-                        "each other (batch, default), or each sample by itself (alone)")
+                   help="score each category's samples together where the expert compares them with each other "
+                        "(batch, default: --shots 0, and --shots 1 with the image expert), or each sample by "
+                        "itself (alone)")
     p.add_argument("--mode", choices=["local", "vlm", "hybrid"], default="local", help="default: local")
     p.add_argument("--model", help="VLM model name (default: $GENAD_MODEL, then $OPENAI_MODEL)")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default: $GENAD_BASE_URL, then $OPENAI_BASE_URL)")

@@ -282,11 +282,10 @@ class Runner:
     keep_errors
         Serve stored failures (``status="error"`` reports) from the store instead of scoring those samples again.
     zero_shot
-        With ``shots=0``: ``"batch"`` (default) scores each category's samples together, so an expert that offers
-        mutual scoring compares them with each other (``Detector.detect_many``: what the benchmarks call
-        zero-shot); ``"alone"`` scores each sample by itself, with nothing to compare it with. With references,
-        the expert decides: a category whose expert scores batches with ``shots`` references jointly (the image
-        expert with one reference, ``ImageExpert(batch_context=True)``) is scored as one batch sharing them.
+        ``"batch"`` (default) scores each category's samples together where the expert compares them with each
+        other (``Detector.detect_many``): with ``shots=0``, mutual scoring (what the benchmarks call zero-shot);
+        with references, where the expert scores such batches jointly (the image expert with one reference,
+        ``ImageExpert(batch_context=True)``). ``"alone"`` scores each sample by itself (with its references).
     progress
         Show a progress bar.
     on_result
@@ -338,8 +337,8 @@ class Runner:
         mode = self.detector.resolved_mode()
         settings = [str(Path(dataset.root).resolve()), dataset.format, mode, model, prompt, self.shots, self.seed,
                     __version__]
-        if self._batches(dataset, mode) and self.shots == 0:
-            settings.append("zero-shot batch")
+        if self._batches(dataset, mode):
+            settings.append("zero-shot batch" if self.shots == 0 else "joint batch")
         if mode in ("local", "hybrid"):
             settings += [_describe_expert(self.detector, m) for m in sorted({it.modality for it in dataset})]
         if dataset.format == "nab":
@@ -426,13 +425,13 @@ class Runner:
         return [records[i] for i in sorted(records)]
 
     def _batches(self, dataset: Dataset, mode: str) -> bool:
-        """Whether each category's samples are scored as one batch: in local and hybrid mode, zero-shot with
-        ``zero_shot="batch"``, and with references where the expert scores such batches jointly (NAB scores
-        files alone)."""
-        if mode == "vlm" or dataset.format == "nab":
+        """Whether each category's samples are scored as one batch: in local and hybrid mode with
+        ``zero_shot="batch"``, zero-shot, and with references where the expert scores such batches jointly (NAB
+        scores files alone)."""
+        if mode == "vlm" or dataset.format == "nab" or self.zero_shot == "alone":
             return False
         if self.shots == 0:
-            return self.zero_shot == "batch"
+            return True
         return any(scores_jointly(_expert_of(self.detector, m), self.shots) for m in {it.modality for it in dataset})
 
     @staticmethod
