@@ -194,7 +194,7 @@ def test_eval_output_cut_short_by_a_closed_pipe_is_quiet(tmp_path: Path) -> None
                             + " ".join([sys.executable, "-m", "genad", "detect", str(data / "valve" / "0.csv"),
                                         "--json"]) + " 2>>err.txt | head -1"],
                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
-    assert shell.stdout.splitlines() == [f"skab · mode=local · shots=1 · {data}", "{"]
+    assert shell.stdout.splitlines() == [f"skab · mode=local · shots=1 (alone) · {data}", "{"]
     assert (tmp_path / "err.txt").read_text() == ""
 
 

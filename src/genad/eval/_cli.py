@@ -127,8 +127,8 @@ def run_eval(
     records = runner.run(dataset)
     summary = summarize(dataset, records, mode=mode, shots=shots, errors=errors_as, ci_resamples=ci_resamples,
                         progress=progress)
-    if shots == 0 and dataset.format != "nab":
-        summary["zero_shot"] = zero_shot
+    if dataset.format != "nab":
+        summary["scored"] = "batch" if runner.batches(dataset) else "alone"
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=2) + "\n")
@@ -156,8 +156,8 @@ def format_table(summary: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    zero_shot = f" ({summary['zero_shot']})" if "zero_shot" in summary else ""
-    title = f"{summary['format']} · mode={summary['mode']} · shots={summary['shots']}{zero_shot} · {summary['dataset']}"
+    scored = f" ({summary['scored']})" if "scored" in summary else ""
+    title = f"{summary['format']} · mode={summary['mode']} · shots={summary['shots']}{scored} · {summary['dataset']}"
     return title + "\n" + "\n".join(lines)
 
 

@@ -337,7 +337,7 @@ class Runner:
         mode = self.detector.resolved_mode()
         settings = [str(Path(dataset.root).resolve()), dataset.format, mode, model, prompt, self.shots, self.seed,
                     __version__]
-        if self._batches(dataset, mode):
+        if self.batches(dataset):
             settings.append("zero-shot batch" if self.shots == 0 else "joint batch")
         if mode in ("local", "hybrid"):
             settings += [_describe_expert(self.detector, m) for m in sorted({it.modality for it in dataset})]
@@ -405,7 +405,7 @@ class Runner:
                 finish(i, stored_report, True)
             else:
                 todo.append(i)
-        jobs = self._jobs(planned, todo, self._batches(dataset, self.detector.resolved_mode()))
+        jobs = self._jobs(planned, todo, self.batches(dataset))
         results: Generator[tuple[int, AnomalyReport], None, None]
         if self.scheduler is not None or self.processes > 0:
             results = self._on_dask(detector, jobs)
@@ -424,10 +424,11 @@ class Runner:
                 store.close()
         return [records[i] for i in sorted(records)]
 
-    def _batches(self, dataset: Dataset, mode: str) -> bool:
+    def batches(self, dataset: Dataset) -> bool:
         """Whether each category's samples are scored as one batch: in local and hybrid mode with
         ``zero_shot="batch"``, zero-shot, and with references where the expert scores such batches jointly (NAB
         scores files alone)."""
+        mode = self.detector.resolved_mode()
         if mode == "vlm" or dataset.format == "nab" or self.zero_shot == "alone":
             return False
         if self.shots == 0:
