@@ -185,8 +185,8 @@ class ImageExpert:
                                      context=(c, pool))
                         for img, m, c in zip(images, maps, context[:len(images)], strict=True)]
             regime = "1 reference" if bank.references == 1 else "2+ references"
-            return [self._result(img, m, bank.calibration, "references", regime) for img, m in zip(images, maps,
-                                                                                                    strict=True)]
+            return [self._result(img, m, bank.calibration, "references", regime)
+                    for img, m in zip(images, maps, strict=True)]
         if len(images) == 1:
             return [self._self_score(images[0])]
         return self._mutual(images)
