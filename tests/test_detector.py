@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -252,6 +253,20 @@ def test_a_batch_with_one_reference_is_scored_whole_when_the_expert_scores_it_jo
     expert.calls.clear()
     bad_reference = detector.detect_many(paths, references=["missing.png"], progress=False)
     assert expert.calls == [] and all(r.status == "error" for r in bad_reference)
+
+
+def test_hybrid_shows_the_vlm_the_reference_of_a_batch_scored_jointly(images: dict[str, Path]) -> None:
+    expert = JointExpert()
+    client = ScriptedClient([ANSWER] * 3, model="m")
+    detector = Detector(client=client, mode="hybrid", experts={"image": expert})
+    paths = [images["bad"], images["good"], images["other"]]
+    reports = detector.detect_many(paths, references=[images["good"]], max_in_flight=1, progress=False)
+    assert expert.calls == ["score_many(3)"]
+    assert len(client.calls) == 3 and all(r.ok for r in reports)
+    for (message,) in client.calls:  # the reference, the sample and the copy with the expert's marks
+        assert len(message.images) == 3
+        reference = np.asarray(Image.open(io.BytesIO(message.images[0].data)).convert("RGB"))
+        assert (reference == 10).all()  # the "good" image, uniformly 10
 
 
 def test_an_inapplicable_region_key_is_noted_not_re_asked(images: dict[str, Path]) -> None:
