@@ -1,7 +1,8 @@
 """``detect_many`` on Dask: the local image expert on 1 and 2 worker processes, and the cost Dask adds per task.
 
 1. Speed-up: ``--n`` synthetic washer images (``genad.synthetic.write_set``, 256 x 256, a quarter normal), each
-   scored by the local image expert against one normal reference, on a ``LocalCluster`` of 1 and then 2 worker
+   scored by the local image expert against one normal reference alone (``batch_context=False``: one task per
+   image; with the batch as context, the whole call is one task), on a ``LocalCluster`` of 1 and then 2 worker
    processes (one thread each, onnxruntime on one thread) on this machine; the ratio of the two wall times is the
    speed-up. The thread pool in this process (two threads sharing one expert) is shown for comparison. Times
    include each worker's one-time set-up (ONNX session, reference bank); starting the cluster is timed apart.
@@ -63,8 +64,8 @@ def speedup(n: int, folder: Path) -> None:
     goods = sorted((root / "washer" / "good").glob("*.png"))
     reference, paths = goods[0], sorted(p for p in (root / "washer").glob("*/*.png")
                                         if p != goods[0] and "ground_truth" not in p.parts)
-    detector = Detector(mode="local", experts={"image": ImageExpert(threads=1)})
-    print(f"{len(paths)} washer images (256 x 256) against one reference; {os.cpu_count()} cores; {_load()}")
+    detector = Detector(mode="local", experts={"image": ImageExpert(threads=1, batch_context=False)})
+    print(f"{len(paths)} washer images (256 x 256), each against one reference; {os.cpu_count()} cores; {_load()}")
 
     t0 = time.perf_counter()
     threads = detector.detect_many(paths, references=[reference], max_in_flight=2, progress=False)
@@ -81,9 +82,11 @@ def speedup(n: int, folder: Path) -> None:
         finally:
             client.close()
             cluster.close()
-        same = all(abs((a.score or 0) - (b.score or 0)) < 1e-6 for a, b in zip(threads, reports, strict=True))
+        # Dask starts workers with one BLAS thread, which sums in another order: equal up to float rounding
+        gap = max(abs((a.score or 0) - (b.score or 0)) for a, b in zip(threads, reports, strict=True))
         print(f"  Dask, {workers} worker process(es): {walls[workers]:.1f} s ({len(paths) / walls[workers]:.1f} "
-              f"images/s; cluster start {started:.1f} s); scores equal to the thread pool's: {same}; {_load()}")
+              f"images/s; cluster start {started:.1f} s); largest score difference from the thread pool: "
+              f"{gap:.1e}; {_load()}")
     print(f"  speed-up, 2 workers over 1: {walls[1] / walls[2]:.2f}x")
 
 
