@@ -38,7 +38,7 @@ def write_walkway(path: Path, seconds: float, fps: float, cyclist: bool = True, 
                   counter: bool = True) -> int:
     """Write the synthetic walkway video (walkers placed by ``seed``); returns its frame count."""
     width, height = SIZE
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, SIZE)
     if not writer.isOpened():
         raise RuntimeError("OpenCV cannot write mp4v video here")
     rng = np.random.default_rng(seed)

@@ -162,6 +162,8 @@ def _pixel_pair(item: EvalItem, result: ExpertResult) -> tuple[np.ndarray, np.nd
     mask = load_mask(item)
     if mask is None:
         image = cv2.imread(str(item.sample), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise SystemExit(f"cannot read {item.sample}")
         mask = np.zeros(image.shape[:2], dtype=bool)
     report = AnomalyReport(is_anomalous=result.is_anomalous, score=result.score, regions=result.regions,
                            anomaly_map=np.asarray(result.anomaly_map, np.float32))
@@ -252,7 +254,7 @@ def cached_scores(cache: Path, config: str, set_name: str, mode: str, seed: int)
     path = cache / _code_hash() / f"{config}-{key}" / f"{set_name}-{mode}-{seed}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=True) as f:
-            return f["data"].item()  # type: ignore[no-any-return]
+            return f["data"].item()
     if (config, set_name) not in _experts:  # one expert at a time: each holds up to 256 MB of cached features
         _experts.clear()
         _experts[(config, set_name)] = ImageExpert(threads=1, **CONFIGS[config])

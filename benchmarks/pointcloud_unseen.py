@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 import trimesh
@@ -52,7 +53,7 @@ class Part:
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """About ``n`` visible surface points, area-uniform, with outward face normals."""
-        mesh = trimesh.util.concatenate([m for m, _ in self.components])
+        mesh = cast(trimesh.Trimesh, trimesh.util.concatenate([m for m, _ in self.components]))
         owner = np.repeat(np.arange(len(self.components)), [len(m.faces) for m, _ in self.components])
         total = sum(m.area for m, _ in self.components)
         pts, face = trimesh.sample.sample_surface(mesh, round(n * total / self.visible_area), seed=seed)
@@ -74,7 +75,7 @@ class Part:
     def _hidden_area(self, seed: int) -> float:
         if len(self.components) == 1:
             return 0.0
-        mesh = trimesh.util.concatenate([m for m, _ in self.components])
+        mesh = cast(trimesh.Trimesh, trimesh.util.concatenate([m for m, _ in self.components]))
         owner = np.repeat(np.arange(len(self.components)), [len(m.faces) for m, _ in self.components])
         pts, face = trimesh.sample.sample_surface(mesh, 50_000, seed=seed + 1)
         hidden = ~self._visible(np.asarray(pts), owner[face])
@@ -82,7 +83,7 @@ class Part:
 
     def normalised(self) -> Part:
         """Bounding-box centre at the origin, longest side 1 (inside tests follow the same map)."""
-        mesh = trimesh.util.concatenate([m for m, _ in self.components])
+        mesh = cast(trimesh.Trimesh, trimesh.util.concatenate([m for m, _ in self.components]))
         lo, hi = mesh.bounds
         centre, scale = (lo + hi) / 2, float((hi - lo).max())
         comps = []

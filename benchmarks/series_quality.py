@@ -400,7 +400,8 @@ def confidence_table(root: Path) -> dict[str, Any]:
             edges = np.linspace(0, len(values), CONFIDENCE_PARTS + 1).astype(int)
             for a, b in itertools.pairwise(edges):
                 label = any(w0 <= b - 1 and w1 >= a for w0, w1 in item.windows)
-                scored.setdefault(name, []).append((int(label), expert.score(values[a:b]).score))
+                part = SeriesSample.from_array(values[a:b])
+                scored.setdefault(name, []).append((int(label), expert.score(part).score))
     about = ("Verdict accuracy (score >= 0.5 means anomalous) of SeriesExpert's default settings, per verdict and "
              "margin |score - 0.5|, each dataset weighted equally: every labelled series of NAB, SKAB, UCR and "
              f"SMAP/MSL cut into {CONFIDENCE_PARTS} equal parts, each scored alone ('series alone'; a part is "
