@@ -48,3 +48,4 @@ def docs(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy")
+    session.run("mypy", "benchmarks")
