@@ -14,8 +14,10 @@ computes, with the expert's default settings otherwise, the mean image AUROC and
   (as zero-shot maps are) instead of on jittered copies of the reference.
 
 All of them are in-sample figures (no choice is made here; the grid in ``image_quality.py`` scores the expert's
-choice out of sample). Run: ``python benchmarks/image_batch_variants.py`` (a few minutes; reads ``../shared/data``
-or ``$GENAD_SHARED_DATA``).
+choice out of sample). ``--shots K`` draws K references instead of one (the expert uses the batch with one
+reference only; with K >= 2 the reference map is calibrated leave-one-out, as the expert does): what the batch
+would add to few-shot scoring. Run: ``python benchmarks/image_batch_variants.py [--shots K]`` (a few minutes;
+reads ``../shared/data`` or ``$GENAD_SHARED_DATA``).
 """
 
 from __future__ import annotations
@@ -56,20 +58,20 @@ JOINS: dict[str, Join] = {
 }
 
 
-def set_figures(name: str) -> dict[str, tuple[float, float]]:
+def set_figures(name: str, shots: int = 1) -> dict[str, tuple[float, float]]:
     """Per join, the mean over the seeds of the image AUROC and the verdict accuracy on one set."""
     items = read_dataset(DATA / SETS[name]).items
     expert = ImageExpert(threads=1, **CONFIGS["v0.D-224sq-turn3-batch"])
     found: dict[str, list[tuple[float, float]]] = {j: [] for j in JOINS}
     for seed in SEEDS:
-        refs, scored = select_references(items, 1, seed)
+        refs, scored = select_references(items, shots, seed)
         reference = [_as_image(r.sample) for r in refs]
         images = [_as_image(it.sample) for it in scored]
         labels = np.array([it.label for it in scored])
         # the expert's own steps (private: this script probes its internals)
         bank = expert._reference_bank(reference)
         ref_maps = [expert._reference_map(img, bank) for img in images]
-        mutual = expert._mutual_maps([*images, *reference], bank.frame)  # the reference joins the batch
+        mutual = expert._mutual_maps([*images, *reference], bank.frame)  # the references join the batch
         mutual_cal = _batch_calibration(mutual)
         for join, rule in JOINS.items():
             scores = rule(ref_maps, bank.calibration, mutual[:len(images)], mutual_cal)
@@ -81,15 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="*", default=[s for s in SETS if s not in PIXEL_ONLY],
                         choices=[s for s in SETS if s not in PIXEL_ONLY])
+    parser.add_argument("--shots", type=int, default=1, help="references drawn per seed (default 1)")
     args = parser.parse_args(argv)
     if not (DATA / "MANIFEST.md").is_file():
         print(f"shared data not found at {DATA}; set GENAD_SHARED_DATA", file=sys.stderr)
         return 2
     table = {}
     for name in args.sets:
-        table[name] = set_figures(name)
+        table[name] = set_figures(name, args.shots)
         print(f"{name}: " + ", ".join(f"{j} {a:.3f} / {b:.3f}" for j, (a, b) in table[name].items()),
               file=sys.stderr, flush=True)
+    print(f"{args.shots} reference(s), seeds {SEEDS[0]}-{SEEDS[-1]}, {len(table)} sets")
     print("| join | mean image AUROC | verdict accuracy |\n|---|---|---|")
     for join in JOINS:
         auroc = np.mean([table[s][join][0] for s in table])
