@@ -410,8 +410,7 @@ def choose(combined: dict[str, dict[str, float]], cost: dict[str, float]) -> dic
 #: mode -> the expert's regime; "alone" (each image scored by itself) and "one-alone" (each query by itself with
 #: one reference) are scored for the confidence table only; with ``batch_context`` 1-shot is a batch
 REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references", "alone": "one image alone"}
-BATCH_REGIMES = {"zero": "batch", "one": "1 reference, batch", "one-alone": "1 reference", "all": "2+ references",
-                 "alone": "one image alone"}
+BATCH_REGIMES = {**REGIMES, "one": "1 reference, batch", "one-alone": "1 reference"}
 
 
 def default_config(configs: Sequence[str]) -> str:

@@ -86,7 +86,7 @@ class _Batch:
         self.reports: list[AnomalyReport | None] = [None] * len(items)
         self.samples: dict[int, Sample] = {}
         self.results: dict[int, ExpertResult] = {}
-        self.references: dict[int, tuple[Sample, ...]] = {}  # of the items in ``results``
+        self.references: tuple[Sample, ...] = ()  # the loaded references every item in ``results`` was scored with
         self.notes: dict[int, str] = {}
 
     def fail(self, i: int, exc: BaseException) -> None:
@@ -102,14 +102,13 @@ class _Batch:
         ``references`` jointly (see the module doc); with references, only the references' modality is checked,
         and nothing is loaded ahead when its expert scores samples one by one."""
         wanted: str | None = None
-        refs: tuple[Sample, ...] = ()
         if references:
             try:
-                refs = tuple(load_sample(r, self.modality) for r in references)
+                self.references = tuple(load_sample(r, self.modality) for r in references)
             except GenadError:
                 return  # each sample's detect() reports the bad reference
-            wanted = refs[0].modality
-            if not scores_jointly(self.detector.expert_for(wanted), len(refs)):
+            wanted = self.references[0].modality
+            if not scores_jointly(self.detector.expert_for(wanted), len(references)):
                 return
         groups: dict[str, list[int]] = {}
         for i, item in enumerate(self.items):
@@ -123,17 +122,17 @@ class _Batch:
                 groups.setdefault(sample.modality, []).append(i)
         for name, idx in groups.items():
             expert = self.detector.expert_for(name)  # an expert that cannot be made fails here, as without one
-            if not scores_jointly(expert, len(refs)):
+            if not scores_jointly(expert, len(self.references)):
                 continue
             try:
-                scored = pool.submit(_score_many, self.shipped, name, [self.samples[i] for i in idx], refs).result()
+                scored = pool.submit(_score_many, self.shipped, name, [self.samples[i] for i in idx],
+                                     self.references).result()
             except GenadError as exc:
                 for i in idx:
                     self.notes[i] = (f"scored alone: the batch of {len(idx)} samples failed "
                                      f"({type(exc).__name__}: {exc})")
                 continue
             self.results.update(zip(idx, scored, strict=True))
-            self.references.update((i, refs) for i in idx)
 
     def finish(self, pool: Executor, task: Task, scored_task: Task, max_in_flight: int,
                advance: Callable[[int], Any]) -> None:
@@ -170,7 +169,7 @@ class _Batch:
 
     def _submit(self, pool: Executor, i: int, task: Task, scored_task: Task) -> Future[AnomalyReport]:
         if i in self.results:
-            return pool.submit(_detect_scored, self.shipped, i, self.samples[i], self.references[i], scored_task,
+            return pool.submit(_detect_scored, self.shipped, i, self.samples[i], self.references, scored_task,
                                self.results[i])
         return pool.submit(_detect, self.shipped, i, self.samples.get(i, self.items[i]), task, self.modality)
 
