@@ -1,22 +1,24 @@
-"""Ways to join a single reference and the batch, compared on every labelled image set (1-shot, seeds 0-4).
+"""Ways to join the references and the batch, compared on every labelled image set (1-shot, seeds 0-4).
 
 The image expert's ``batch_context`` (docs/image-expert.md, method step 7) scores each image of a ``score_many``
-call with one reference twice: against the reference bank (calibrated on jittered copies of the reference) and by
-mutual scoring against the other images and the reference (calibrated on the batch's pixels). This script
+call with references twice: against the reference bank (calibrated on jittered copies of a single reference, or
+leave-one-out on several) and by mutual scoring against the other images and the references (calibrated on the
+batch's pixels). This script
 computes, with the expert's default settings otherwise, the mean image AUROC and verdict accuracy (``score >=
 0.5``) over the 13 image sets of ``benchmarks/image_quality.py`` for these ways of turning the two into one score:
 
 - ``reference``: the reference map alone (``batch_context=False``);
 - ``batch``: the mutual map alone, the reference one image of the batch;
 - ``mean of scores``: the mean of the two calibrated scores;
-- ``peak of mean map``: the peak of the mean of the two calibrated maps (what the expert does);
-- ``peak, reference on batch calibration``: the same, with the reference map calibrated on the batch's pixels
-  (as zero-shot maps are) instead of on jittered copies of the reference.
+- ``peak of mean map``: the peak of the mean of the two calibrated maps;
+- ``peak of weighted mean map``: the same with the batch's map weighted ``1 / (k + 1)`` for ``k`` references, as
+  one reference more (what the expert does; with one reference the same as the mean);
+- ``peak, reference on batch calibration``: the peak of the mean map, with the reference map calibrated on the
+  batch's pixels (as zero-shot maps are) instead of on the references.
 
 All of them are in-sample figures (no choice is made here; the grid in ``image_quality.py`` scores the expert's
-choice out of sample). ``--shots K`` draws K references instead of one (the expert uses the batch with one
-reference only; with K >= 2 the reference map is calibrated leave-one-out, as the expert does): what the batch
-would add to few-shot scoring. Run: ``python benchmarks/image_batch_variants.py [--shots K]`` (a few minutes;
+choice out of sample). ``--shots K`` draws K references instead of one: what the batch adds to few-shot
+scoring. Run: ``python benchmarks/image_batch_variants.py [--shots K]`` (a few minutes;
 reads ``../shared/data`` or ``$GENAD_SHARED_DATA``).
 """
 
@@ -35,7 +37,7 @@ from genad.eval._runner import select_references
 from genad.modalities.image import ImageExpert
 from genad.modalities.image._expert import _as_image, _batch_calibration, _Calibration, _sigmoid
 
-Join = Callable[[list[np.ndarray], _Calibration, list[np.ndarray], _Calibration], np.ndarray]
+Join = Callable[[list[np.ndarray], _Calibration, list[np.ndarray], _Calibration, int], np.ndarray]
 
 
 def _calibrated(maps: list[np.ndarray], cal: _Calibration) -> list[np.ndarray]:
@@ -43,18 +45,21 @@ def _calibrated(maps: list[np.ndarray], cal: _Calibration) -> list[np.ndarray]:
 
 
 def _peak_of_mean(ref: list[np.ndarray], ref_cal: _Calibration, mutual: list[np.ndarray],
-                  mutual_cal: _Calibration) -> np.ndarray:
-    return np.array([((a + b) / 2).max() for a, b in zip(_calibrated(ref, ref_cal), _calibrated(mutual, mutual_cal),
-                                                          strict=True)])
+                  mutual_cal: _Calibration, weight: float = 0.5) -> np.ndarray:
+    """The peak of each image's mean of the two calibrated maps, the batch's weighted ``weight``."""
+    return np.array([((1 - weight) * a + weight * b).max()
+                     for a, b in zip(_calibrated(ref, ref_cal), _calibrated(mutual, mutual_cal), strict=True)])
 
 
+#: join -> rule(reference maps, their calibration, mutual maps, the batch's calibration, references)
 JOINS: dict[str, Join] = {
-    "reference": lambda r, rc, m, mc: np.array([x.max() for x in _calibrated(r, rc)]),
-    "batch": lambda r, rc, m, mc: np.array([x.max() for x in _calibrated(m, mc)]),
-    "mean of scores": lambda r, rc, m, mc: (np.array([x.max() for x in _calibrated(r, rc)])
-                                            + np.array([x.max() for x in _calibrated(m, mc)])) / 2,
-    "peak of mean map": _peak_of_mean,
-    "peak, reference on batch calibration": lambda r, rc, m, mc: _peak_of_mean(r, _batch_calibration(r), m, mc),
+    "reference": lambda r, rc, m, mc, k: np.array([x.max() for x in _calibrated(r, rc)]),
+    "batch": lambda r, rc, m, mc, k: np.array([x.max() for x in _calibrated(m, mc)]),
+    "mean of scores": lambda r, rc, m, mc, k: (np.array([x.max() for x in _calibrated(r, rc)])
+                                               + np.array([x.max() for x in _calibrated(m, mc)])) / 2,
+    "peak of mean map": lambda r, rc, m, mc, k: _peak_of_mean(r, rc, m, mc),
+    "peak of weighted mean map": lambda r, rc, m, mc, k: _peak_of_mean(r, rc, m, mc, 1 / (k + 1)),
+    "peak, reference on batch calibration": lambda r, rc, m, mc, k: _peak_of_mean(r, _batch_calibration(r), m, mc),
 }
 
 
@@ -74,7 +79,7 @@ def set_figures(name: str, shots: int = 1) -> dict[str, tuple[float, float]]:
         mutual = expert._mutual_maps([*images, *reference], bank.frame)  # the references join the batch
         mutual_cal = _batch_calibration(mutual)
         for join, rule in JOINS.items():
-            scores = rule(ref_maps, bank.calibration, mutual[:len(images)], mutual_cal)
+            scores = rule(ref_maps, bank.calibration, mutual[:len(images)], mutual_cal, len(reference))
             found[join].append((metrics.auroc(labels, scores), float(np.mean((scores >= 0.5) == labels))))
     return {j: (float(np.mean([a for a, _ in v])), float(np.mean([b for _, b in v]))) for j, v in found.items()}
 

@@ -6,10 +6,10 @@ Each candidate config of :data:`CONFIGS` (a small grid) is scored on every set i
   scored against it, and image AUROC is taken on the calibrated ``score`` -- exactly what ``genad eval --shots 1
   --seed S`` computes; the figure is the mean over seeds 0-4 (five reference choices);
 - **zero-shot**: one ``score_many`` batch of the category's items without references (mutual scoring);
-- **all good**: each anomalous item against all normal ones, each normal one against the other normal ones
-  (leave-one-out). Its AUROC is taken on the raw score: the normal items are calibrated on other reference sets
-  than the anomalous ones, an artefact of leave-one-out (in use, all queries share one reference set and one
-  calibration, and the calibrated score ranks as the raw one); the verdict accuracy uses the calibrated score;
+- **all good**: one fold per normal item (at most 10, spread evenly): it and every anomalous item are scored
+  against the other normal items (in one ``score_many`` call, so with ``batch_context`` the batch is their
+  context), and the fold's AUROC compares the one normal item with the anomalous ones under one reference set and
+  calibration; the figure is the mean over folds, on the calibrated score as for the other modes;
 - **pixel**: pixel AUROC of the 1-shot maps (mean over the five seeds) on sets with masks, computed as
   ``genad eval`` does (maps and masks area-resized to at most 256 px on the long side, normal items with empty
   masks). DeepPCB is pixel-only (its image AUROC means nothing under k-shot: ``read_dataset`` pairs each defective
@@ -26,7 +26,7 @@ best over all sets) stands beside it. 95 % intervals are stratified bootstraps (
 anomalous items resampled separately; for means over sets, every set's two groups in one bootstrap).
 
     python benchmarks/image_quality.py                         # every config, every set, every mode
-    python benchmarks/image_quality.py --configs default       # one config (OOS = in-sample)
+    python benchmarks/image_quality.py --configs v0.D-224sq-turn3-batch   # one config (OOS = in-sample)
     python benchmarks/image_quality.py --sets bottle screw --modes one
     python benchmarks/image_quality.py --json out.json
 
@@ -52,6 +52,7 @@ import numpy as np
 from _confidence import build_table
 
 from genad import AnomalyReport, ExpertResult, metrics
+from genad._expert import scores_jointly
 from genad.eval._datasets import EvalItem, load_mask, read_dataset
 from genad.eval._runner import select_references
 from genad.metrics import score_map as image_map
@@ -70,8 +71,9 @@ PIXEL_ONLY = {"deeppcb"}  # templates are paired with the defective boards: imag
 SEEDS = (0, 1, 2, 3, 4)
 MODES = ("one", "zero", "all")
 HEADS = {"one": "1-shot", "zero": "zero-shot", "all": "all good", "pixel": "pixel"}
+ALL_GOOD_FOLDS = 10  # all good: at most this many normal items are left out in turn (chest X-ray has 135)
 CI_SIDE = 64  # maps and masks are bootstrapped at this long side (the point estimate uses genad eval's 256)
-PROTOCOL = "image-quality-v1"
+PROTOCOL = "image-quality-v2"  # v2: all good with the batch as context
 _V1 = {"equalize": "none", "pad": 0, "median_offset": 0.0, "border_weight": 1.0, "smoothing": 4.0, "angles": 1,
        "batch_context": False}
 # every config names each parameter the grid varies: a changed constructor default must not change a config
@@ -189,7 +191,8 @@ def _small(mask: np.ndarray, amap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def score_mode(expert: ImageExpert, items: list[EvalItem], mode: str, seed: int = 0) -> dict[str, Any]:
     """Scores of one mode on one category: item names, labels, calibrated and raw scores; for 1-shot also the
-    pixel AUROC of the maps (as ``genad eval``) and small masks and maps for its interval."""
+    pixel AUROC of the maps (as ``genad eval``) and small masks and maps for its interval; for all good, the
+    folds of :func:`all_good_folds`."""
     names, labels, scores, raws = [], [], [], []
     small_masks: list[np.ndarray] = []
     small_maps: list[np.ndarray] = []
@@ -231,13 +234,8 @@ def score_mode(expert: ImageExpert, items: list[EvalItem], mode: str, seed: int 
     elif mode == "alone":
         for it in items:
             add(it, expert.score(it.sample))
-    else:
-        good = [it for it in items if it.label == 0]
-        bad = [it for it in items if it.label == 1]
-        for it, r in zip(bad, expert.score_many([it.sample for it in bad], [g.sample for g in good]), strict=True):
-            add(it, r)
-        for i, it in enumerate(good):
-            add(it, expert.score(it.sample, [g.sample for g in good[:i] + good[i + 1:]]))
+    else:  # "all", "all-alone": one fold per normal item, see :func:`all_good_folds`
+        return {"folds": all_good_folds(expert, items, batch=mode == "all")}
     out: dict[str, Any] = {"names": names, "labels": labels, "scores": scores, "raw": raws}
     if full:
         out["pixel"] = metrics.pixel_auroc([m for m, _ in full], [a for _, a in full])
@@ -245,6 +243,26 @@ def score_mode(expert: ImageExpert, items: list[EvalItem], mode: str, seed: int 
         out["small_masks"] = small_masks
         out["small_maps"] = small_maps
     return out
+
+
+def all_good_folds(expert: ImageExpert, items: list[EvalItem], batch: bool) -> list[dict[str, Any]]:
+    """All good: for each normal item, it and every anomalous item scored against the other normal items, in one
+    ``score_many`` call where the expert scores such batches jointly (``batch``) and each alone otherwise. Each
+    fold compares one normal item with the anomalous ones under one reference set, calibration and batch. Sets
+    with more than :data:`ALL_GOOD_FOLDS` normal items leave out that many, spread evenly in the set's order."""
+    good = [it for it in items if it.label == 0]
+    bad = [it for it in items if it.label == 1]
+    joint = batch and scores_jointly(expert, len(good) - 1)
+    held = sorted({round(x) for x in np.linspace(0, len(good) - 1, min(len(good), ALL_GOOD_FOLDS))})
+    folds = []
+    for i in held if len(good) >= 2 else []:
+        others = [g.sample for g in good[:i] + good[i + 1:]]
+        queries = [good[i], *bad]
+        results = (expert.score_many([q.sample for q in queries], others) if joint
+                   else [expert.score(q.sample, others) for q in queries])
+        folds.append({"names": [q.name for q in queries], "labels": [q.label for q in queries],
+                      "scores": [r.score for r in results], "raw": [r.raw_score for r in results]})
+    return folds
 
 
 def cached_scores(cache: Path, config: str, set_name: str, mode: str, seed: int) -> dict[str, Any]:
@@ -301,7 +319,7 @@ class SetFigures:
 
     def image(self, mode: str) -> tuple[float, Callable[..., float] | None, tuple[list[Any], list[Any]]]:
         """The figure of an image mode (mean over runs), its statistic on resampled groups, and the groups."""
-        normal, anomalous = self._groups(mode, "raw" if mode == "all" else "scores")
+        normal, anomalous = self._groups(mode)
         if self.pixel_only or not normal or not anomalous:
             return float("nan"), None, ([], [])
         return _mean_auroc(normal, anomalous), _mean_auroc, (normal, anomalous)
@@ -407,10 +425,12 @@ def choose(combined: dict[str, dict[str, float]], cost: dict[str, float]) -> dic
 # ---------------------------------------------------------------- confidence
 
 
-#: mode -> the expert's regime; "alone" (each image scored by itself) and "one-alone" (each query by itself with
-#: one reference) are scored for the confidence table only; with ``batch_context`` 1-shot is a batch
+#: mode -> the expert's regime; "alone" (each image scored by itself), "one-alone" and "all-alone" (each query by
+#: itself with its references) are scored for the confidence table only; with ``batch_context`` 1-shot and all
+#: good are batches
 REGIMES = {"zero": "batch", "one": "1 reference", "all": "2+ references", "alone": "one image alone"}
-BATCH_REGIMES = {**REGIMES, "one": "1 reference, batch", "one-alone": "1 reference"}
+BATCH_REGIMES = {**REGIMES, "one": "1 reference, batch", "one-alone": "1 reference", "all": "2+ references, batch",
+                 "all-alone": "2+ references"}
 
 
 def default_config(configs: Sequence[str]) -> str:
@@ -435,8 +455,10 @@ def confidence_table(by_set: dict[str, SetFigures], config: str) -> dict[str, An
              "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
              "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference, "
              "batch': 1-shot score_many of the set's other items, five reference choices per set; '1 reference': "
-             "each of them scored alone with the reference; '2+ references': each anomalous image against all "
-             "normal ones, each normal one against the others; 'one image alone': each image scored by itself.")
+             "each of them scored alone with the reference; '2+ references': each anomalous image alone against "
+             "all normal ones, each normal one against the others; '2+ references, batch': the same references, "
+             "the anomalous images as one batch and each normal one in a batch with them; 'one image alone': "
+             "each image scored by itself.")
     return build_table(scored, about=about, config=config, params=_params(config), protocol=PROTOCOL)
 
 
@@ -471,13 +493,15 @@ def main(argv: list[str] | None = None) -> int:
     for config in args.configs:
         for set_name in args.sets:
             runs: dict[str, list[dict[str, Any]]] = {}
+            spent = 0.0
             for mode in args.modes:
                 if set_name in PIXEL_ONLY and mode != "one":
                     continue
                 for seed in SEEDS if mode == "one" and set_name not in PIXEL_ONLY else (0,):
-                    runs.setdefault(mode, []).append(cached_scores(args.cache, config, set_name, mode, seed))
+                    data = cached_scores(args.cache, config, set_name, mode, seed)
+                    runs.setdefault(mode, []).extend(data.get("folds", [data]))
+                    spent += data["seconds"]
             figures.setdefault(config, {})[set_name] = SetFigures(runs, set_name in PIXEL_ONLY)
-            spent = sum(r["seconds"] for rs in runs.values() for r in rs)
             seconds[config] = seconds.get(config, 0.0) + spent
             print(f"{config} {set_name}: {spent:.0f} s", file=sys.stderr, flush=True)
     modes = [m for m in MODES if m in args.modes] + (["pixel"] if "one" in args.modes else [])
@@ -506,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
                 if CONFIGS[default].get("batch_context"):
                     f.runs["one-alone"] = [cached_scores(args.cache, default, set_name, "one-alone", seed)
                                            for seed in SEEDS]
+                    f.runs["all-alone"] = cached_scores(args.cache, default, set_name, "all-alone", 0)["folds"]
         confidence = confidence_table(figures[default], default)
         args.confidence_table.write_text(json.dumps(confidence, indent=1) + "\n")
         print(f"\nconfidence table of {default} written to {args.confidence_table}; "

@@ -237,8 +237,8 @@ def test_hybrid_zero_shot_on_workers_matches_the_thread_pool(dask_client: Any, i
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in IMAGE_EXTRA),
                     reason='needs the image extra: pip install -e ".[image]"')
 def test_the_image_expert_on_workers_matches_the_thread_pool(dask_client: Any, tmp_path: Path) -> None:
-    """The real local expert (at a small resolution): with one reference (one batch: the batch is its context),
-    two references (one task per image) and zero-shot (one batch)."""
+    """The real local expert (at a small resolution): with one and two references (one batch each: the batch
+    is its context) and zero-shot (one batch); with ``batch_context=False``, one task per image."""
     from genad.modalities.image import ImageExpert
     from genad.synthetic import make_image
 
@@ -252,9 +252,11 @@ def test_the_image_expert_on_workers_matches_the_thread_pool(dask_client: Any, t
     reference, other = make_image("washer", None, 0, 128).image, make_image("washer", None, 3, 128).image
     detector = Detector(mode="local", experts={"image": ImageExpert(resolution=128, augment="none")})
     executor: Executor = dask_client.get_executor()
-    for refs in ([reference], [reference, other], []):
-        threads = detector.detect_many(paths, references=refs, progress=False)
-        reports = detector.detect_many(paths, references=refs, executor=executor, progress=False)
+    alone = Detector(mode="local", experts={"image": ImageExpert(resolution=128, augment="none",
+                                                                  batch_context=False)})
+    for d, refs in ((detector, [reference]), (detector, [reference, other]), (detector, []), (alone, [reference])):
+        threads = d.detect_many(paths, references=refs, progress=False)
+        reports = d.detect_many(paths, references=refs, executor=executor, progress=False)
         _same(threads, reports)
         assert [r.source for r in reports] == [str(p) for p in paths]
 

@@ -167,23 +167,31 @@ def test_zero_shot_mutual_ranks_defects_higher(expert: ImageExpert) -> None:
     assert all(r.meta["scored_against"] == "batch" for r in results)
 
 
-def test_one_reference_and_a_batch_score_each_image_against_both(expert: ImageExpert,
-                                                                 washers: dict[str, ImageSample]) -> None:
+def test_references_and_a_batch_score_each_image_against_both(expert: ImageExpert,
+                                                               washers: dict[str, ImageSample]) -> None:
     batch = [make_image("washer", None, seed=s).image for s in range(2, 6)] + [washers["missing"], washers["scratch"]]
-    joint = expert.score_many(batch, [washers["ref"]])
-    alone = [expert.score(s, [washers["ref"]]) for s in batch]
-    assert all(r.meta["scored_against"] == "reference and batch" for r in joint)
-    assert all(r.meta["scored_against"] == "references" for r in alone)
-    assert [r.score for r in joint] != pytest.approx([r.score for r in alone])
-    assert min(r.score for r in joint[4:]) > max(r.score for r in joint[:4])
-    for r in joint:  # the score is the peak of the averaged map (resized to native pixels here)
-        assert r.anomaly_map is not None and r.score == pytest.approx(float(r.anomaly_map.max()), abs=0.02)
-    assert expert.joint_scoring(0) and expert.joint_scoring(1) and not expert.joint_scoring(2)
+    for refs in ([washers["ref"]], [washers["ref"], washers["good"]]):
+        joint = expert.score_many(batch, refs)
+        alone = [expert.score(s, refs) for s in batch]
+        assert all(r.meta["scored_against"] == "references and batch" for r in joint)
+        assert all(r.meta["scored_against"] == "references" for r in alone)
+        assert [r.score for r in joint] != pytest.approx([r.score for r in alone])
+        assert min(r.score for r in joint[4:]) > max(r.score for r in joint[:4])
+        # the map is the weighted mean of the map against the references and the batch's map (the zero-shot map
+        # of the batch with the references in it), the batch counting as one reference more
+        mutual = expert.score_many([*batch, *refs])[:len(batch)]
+        weight = 1 / (len(refs) + 1)
+        for j, a, m in zip(joint, alone, mutual, strict=True):
+            assert j.anomaly_map is not None and a.anomaly_map is not None and m.anomaly_map is not None
+            assert j.anomaly_map == pytest.approx((1 - weight) * a.anomaly_map + weight * m.anomaly_map, abs=1e-4)
+            assert j.score == pytest.approx(float(j.anomaly_map.max()), abs=0.02)  # native resize moves the peak
+    assert expert.joint_scoring(0) and expert.joint_scoring(1) and expert.joint_scoring(2)
     off = ImageExpert(resolution=192, batch_context=False)
-    assert not off.joint_scoring(1)
-    assert [r.score for r in off.score_many(batch, [washers["ref"]])] == pytest.approx([r.score for r in alone])
+    assert off.joint_scoring(0) and not off.joint_scoring(1) and not off.joint_scoring(2)
+    assert [r.score for r in off.score_many(batch, [washers["ref"]])] == pytest.approx(
+        [expert.score(s, [washers["ref"]]).score for s in batch])
     few = expert.score_many(batch[:3], [washers["ref"]])  # fewer than MIN_CONTEXT samples: each alone
-    assert [r.score for r in few] == pytest.approx([r.score for r in alone[:3]])
+    assert [r.score for r in few] == pytest.approx([expert.score(s, [washers["ref"]]).score for s in batch[:3]])
 
 
 def test_zero_shot_single_texture_scores_against_itself(expert: ImageExpert) -> None:

@@ -4,7 +4,7 @@ Scoring is the same with or without an executor:
 
 1. In local and hybrid mode, when the expert scores a batch jointly (:func:`genad._expert.scores_jointly`:
    always without references, as zero-shot mutual scoring; with references when the expert says so, as the image
-   expert does with one reference), each modality's samples are one batch: they are loaded here and scored
+   expert does by default), each modality's samples are one batch: they are loaded here and scored
    together by the expert's ``score_many``, as one task on the executor. If that batch fails, its samples are
    scored one by one, each alone, with a note saying so.
 2. Every sample then finishes on the executor: :meth:`Detector.detect_scored` for samples scored in step 1,

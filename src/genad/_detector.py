@@ -344,7 +344,7 @@ class Detector:
         -----
         Without references, each modality's samples are scored by the expert's ``score_many`` as one batch
         (zero-shot mutual scoring), with or without an executor; with references too when the expert scores such
-        batches jointly (the image expert with one reference: ``ImageExpert(batch_context=True)``, the default);
+        batches jointly (the image expert: ``ImageExpert(batch_context=True)``, the default);
         see :mod:`genad._batch`.
         """
         return _batch.detect_many(

@@ -284,8 +284,9 @@ class Runner:
     zero_shot
         ``"batch"`` (default) scores each category's samples together where the expert compares them with each
         other (``Detector.detect_many``): with ``shots=0``, mutual scoring (what the benchmarks call zero-shot);
-        with references, where the expert scores such batches jointly (the image expert with one reference,
-        ``ImageExpert(batch_context=True)``). ``"alone"`` scores each sample by itself (with its references).
+        with references, where the expert scores such batches jointly (the image expert,
+        ``ImageExpert(batch_context=True)``, the default). ``"alone"`` scores each sample by itself (with its
+        references).
     progress
         Show a progress bar.
     on_result

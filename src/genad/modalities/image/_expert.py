@@ -40,7 +40,7 @@ FEATURE_CACHE_BYTES = 256 * 2**20  # patch features of recently seen images, reu
 HELD_OUT = 4  # references scored leave-one-out for calibration
 TURN_MARGIN = 16  # resized pixels: patches of a turned reference copy this close to a filled-in corner are dropped
 MAX_UPSCALE = 4.0  # tiny images are not blown up further: ImageNet features of 10x-enlarged pixels are poor
-MIN_CONTEXT = 4  # samples a score_many call needs, beside a single reference, for the batch to be used as context
+MIN_CONTEXT = 4  # samples a score_many call with references needs for the batch to be used as context
 T = TypeVar("T")
 
 
@@ -102,10 +102,11 @@ class ImageExpert:
     ``1 / (1 + zoom)``;
     ``self_match``: a query patch's distance is at most its distance to the query's own patches outside its
     neighbourhood divided by ``self_match`` (0: off), so that structure recurring within the query counts as
-    normal; ``batch_context``: with a single reference, a ``score_many`` call of at least :data:`MIN_CONTEXT`
-    samples also scores each sample against the others and the reference (mutual scoring), and each result
-    averages the two calibrated maps: one reference cannot show the normal variation a batch shows (off: every
-    result depends only on its sample and the reference).
+    normal; ``batch_context``: a ``score_many`` call with references and at least :data:`MIN_CONTEXT` samples
+    also scores each sample against the others and the references (mutual scoring), and each result averages
+    the two calibrated maps, the batch's map counting as one reference more (weight ``1 / (k + 1)`` with ``k``
+    references): a few references cannot show the normal variation a batch shows (off: every result depends
+    only on its sample and the references).
 
     The result's ``confidence`` is how often verdicts of the same kind (reference regime, verdict, margin
     ``|score - 0.5|``) were right on public image sets with the default settings (``confidence.json``, written
@@ -169,8 +170,8 @@ class ImageExpert:
 
     def score_many(self, samples: Sequence[Any], references: Sequence[Any] = ()) -> list[ExpertResult]:
         """Score a batch. Without references and with two or more samples, scores them against each other
-        (zero-shot mutual scoring); with references, each sample against the shared reference bank, and with a
-        single reference and ``batch_context``, also against the batch (see :meth:`joint_scoring`)."""
+        (zero-shot mutual scoring); with references, each sample against the shared reference bank, and with
+        ``batch_context``, also against the batch (see :meth:`joint_scoring`)."""
         images = [_as_image(s) for s in samples]
         if not images:
             return []
@@ -178,13 +179,13 @@ class ImageExpert:
             refs = [_as_image(r) for r in references]
             bank = self._reference_bank(refs)
             maps = [self._reference_map(img, bank) for img in images]
-            if self.joint_scoring(len(refs)) and len(images) >= MIN_CONTEXT:
-                context = self._mutual_maps([*images, *refs], bank.frame)  # the reference joins the batch
-                pool = _batch_calibration(context)
-                return [self._result(img, m, bank.calibration, "reference and batch", "1 reference, batch",
-                                     context=(c, pool))
-                        for img, m, c in zip(images, maps, context[:len(images)], strict=True)]
             regime = "1 reference" if bank.references == 1 else "2+ references"
+            if self.joint_scoring(len(refs)) and len(images) >= MIN_CONTEXT:
+                context = self._mutual_maps([*images, *refs], bank.frame)  # the references join the batch
+                pool = _batch_calibration(context)
+                return [self._result(img, m, bank.calibration, "references and batch", f"{regime}, batch",
+                                     context=(c, pool, 1.0 / (bank.references + 1)))
+                        for img, m, c in zip(images, maps, context[:len(images)], strict=True)]
             return [self._result(img, m, bank.calibration, "references", regime)
                     for img, m in zip(images, maps, strict=True)]
         if len(images) == 1:
@@ -193,9 +194,10 @@ class ImageExpert:
 
     def joint_scoring(self, references: int) -> bool:
         """Whether :meth:`score_many` scores a batch with this many references jointly, each result depending on
-        the other samples: always without references (mutual scoring), and with one when ``batch_context`` is on
-        (for calls of at least :data:`MIN_CONTEXT` samples). ``detect_many`` then hands it whole batches."""
-        return references == 0 or (references == 1 and self.batch_context)
+        the other samples: always without references (mutual scoring), and with references when
+        ``batch_context`` is on (for calls of at least :data:`MIN_CONTEXT` samples). ``detect_many`` then hands it
+        whole batches."""
+        return references == 0 or self.batch_context
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.endswith("_")}
@@ -426,9 +428,10 @@ class ImageExpert:
         return distances
 
     def _result(self, image: ImageSample, raw_map: np.ndarray, cal: _Calibration, how: str, regime: str,
-                context: tuple[np.ndarray, _Calibration] | None = None) -> ExpertResult:
-        """The result of one raw map; with a ``context`` (the sample's mutual map in a batch and the batch's
-        calibration), the two calibrated maps are averaged and the score is the average map's maximum."""
+                context: tuple[np.ndarray, _Calibration, float] | None = None) -> ExpertResult:
+        """The result of one raw map; with a ``context`` (the sample's mutual map in a batch, the batch's
+        calibration and the mutual map's weight), the two calibrated maps are averaged with that weight and the
+        score is the average map's maximum."""
         raw = float(raw_map.max())
         calibrated = _sigmoid((raw_map - cal.threshold) / cal.spread).astype(np.float32)
         meta: dict[str, Any] = {"scored_against": how, "threshold": cal.threshold, "spread": cal.spread,
@@ -436,8 +439,9 @@ class ImageExpert:
         if context is None:
             score = float(_sigmoid(np.float64((raw - cal.threshold) / cal.spread)))
         else:
-            mutual, pool = context
-            calibrated = (calibrated + _sigmoid((mutual - pool.threshold) / pool.spread)) / np.float32(2)
+            mutual, pool, weight = context
+            calibrated = ((1.0 - weight) * calibrated
+                          + weight * _sigmoid((mutual - pool.threshold) / pool.spread)).astype(np.float32)
             score = float(calibrated.max())
             meta.update(batch_threshold=pool.threshold, batch_spread=pool.spread, batch_raw_score=float(mutual.max()))
         native = cv2.resize(calibrated, (image.width, image.height), interpolation=cv2.INTER_LINEAR)
