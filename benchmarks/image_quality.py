@@ -17,9 +17,10 @@ Each candidate config of :data:`CONFIGS` (a small grid) is scored on every set i
   that), and the pixel AUROC is taken over those boards. ``genad eval`` would also score the other templates
   against the drawn one (another board), whose maps are then high everywhere.
 
-The verdict accuracy at 0.5 (``score >= 0.5``) is given for each image mode. Defaults are not chosen on the data
-they are reported on: per set, :func:`choose` picks the config with the best mean over the *other*
-sets (objective: the mean of a set's available modes) and reports that config's figures on the set. Configs whose
+The verdict accuracy at 0.5 (``score >= 0.5``; each item counted once, its mean over the runs that scored it) is
+given for each image mode. Defaults are not chosen on the data they are reported on: per set, :func:`choose`
+picks the config with the best mean over the *other* sets (objective: the mean of a set's available modes) and
+reports that config's figures on the set. Configs whose
 objectives are within 0.001 (:data:`TIE`) count as tied, and the cheaper one wins: seconds per 1-shot query,
 timed back to back for every config when the script runs (:func:`measure_cost`). The in-sample figure (the config
 best over all sets) stands beside it. 95 % intervals are stratified bootstraps (normal and
@@ -325,9 +326,13 @@ class SetFigures:
         return _mean_auroc(normal, anomalous), _mean_auroc, (normal, anomalous)
 
     def accuracy(self, mode: str) -> float:
+        """Verdict accuracy at 0.5, each item counted once (its mean over the runs that scored it)."""
         runs = [] if self.pixel_only else self.runs.get(mode, [])
-        right = [(s >= 0.5) == bool(y) for r in runs for y, s in zip(r["labels"], r["scores"], strict=True)]
-        return float(np.mean(right)) if right else float("nan")
+        right: dict[str, list[bool]] = {}
+        for r in runs:
+            for n, y, s in zip(r["names"], r["labels"], r["scores"], strict=True):
+                right.setdefault(n, []).append((s >= 0.5) == bool(y))
+        return float(np.mean([np.mean(v) for v in right.values()])) if right else float("nan")
 
     def spread(self) -> tuple[float, float]:
         """Lowest and highest 1-shot AUROC over the reference choices."""
