@@ -17,10 +17,10 @@ Each candidate config of :data:`CONFIGS` (a small grid) is scored on every set i
   that), and the pixel AUROC is taken over those boards. ``genad eval`` would also score the other templates
   against the drawn one (another board), whose maps are then high everywhere.
 
-The verdict accuracy at 0.5 (``score >= 0.5``; each item counted once, its mean over the runs that scored it) is
-given for each image mode. Defaults are not chosen on the data they are reported on: per set, :func:`choose`
-picks the config with the best mean over the *other* sets (objective: the mean of a set's available modes) and
-reports that config's figures on the set. Configs whose
+The verdict accuracy at 0.5 (``score >= 0.5``; for all good each item counted once, with the set's share of
+normal items) is given for each image mode. Defaults are not chosen on the data they are reported on: per set,
+:func:`choose` picks the config with the best mean over the *other* sets (objective: the mean of a set's
+available modes) and reports that config's figures on the set. Configs whose
 objectives are within 0.001 (:data:`TIE`) count as tied, and the cheaper one wins: seconds per 1-shot query,
 timed back to back for every config when the script runs (:func:`measure_cost`). The in-sample figure (the config
 best over all sets) stands beside it. 95 % intervals are stratified bootstraps (normal and
@@ -325,14 +325,19 @@ class SetFigures:
             return float("nan"), None, ([], [])
         return _mean_auroc(normal, anomalous), _mean_auroc, (normal, anomalous)
 
-    def accuracy(self, mode: str) -> float:
-        """Verdict accuracy at 0.5, each item counted once (its mean over the runs that scored it)."""
+    def verdicts(self, mode: str) -> list[tuple[int, float]]:
+        """``(label, score)`` of every scored item of every run; for all good, each item once with the set's
+        share of normal items (:func:`_each_once`)."""
         runs = [] if self.pixel_only else self.runs.get(mode, [])
-        right: dict[str, list[bool]] = {}
-        for r in runs:
-            for n, y, s in zip(r["names"], r["labels"], r["scores"], strict=True):
-                right.setdefault(n, []).append((s >= 0.5) == bool(y))
-        return float(np.mean([np.mean(v) for v in right.values()])) if right else float("nan")
+        if mode.startswith("all"):
+            zero = self.runs.get("zero") or runs[:1]
+            share = float(np.mean([y == 0 for y in zero[0]["labels"]])) if zero else 0.0
+            return _each_once(runs, share)
+        return [(y, s) for r in runs for y, s in zip(r["labels"], r["scores"], strict=True)]
+
+    def accuracy(self, mode: str) -> float:
+        right = [(s >= 0.5) == bool(y) for y, s in self.verdicts(mode)]
+        return float(np.mean(right)) if right else float("nan")
 
     def spread(self) -> tuple[float, float]:
         """Lowest and highest 1-shot AUROC over the reference choices."""
@@ -448,22 +453,34 @@ def default_config(configs: Sequence[str]) -> str:
     raise SystemExit(f"none of {list(configs)} has the expert's default parameters {defaults}")
 
 
+def _each_once(folds: list[dict[str, Any]], normal_share: float) -> list[tuple[int, float]]:
+    """``(label, score)`` of the all-good folds with each item once and the set's share of normal items (sets with
+    more normal items than folds keep that many anomalous ones, spread evenly): every normal item from its own
+    fold, the j-th anomalous item kept from fold ``j mod folds``."""
+    if not folds:
+        return []
+    bad = len(folds[0]["labels"]) - 1
+    keep = min(bad, round(len(folds) * (1 - normal_share) / normal_share)) if normal_share > 0 else bad
+    picked = sorted({round(x) for x in np.linspace(0, bad - 1, keep)}) if keep else []
+    return ([(f["labels"][0], f["scores"][0]) for f in folds]
+            + [(folds[k % len(folds)]["labels"][1 + j], folds[k % len(folds)]["scores"][1 + j])
+               for k, j in enumerate(picked)])
+
+
 def confidence_table(by_set: dict[str, SetFigures], config: str) -> dict[str, Any]:
     """How often the default config's verdicts were right, per reference regime, verdict and margin band, with a
     leave-one-set-out check: each set's items looked up in a table built on the other sets."""
     regimes = BATCH_REGIMES if CONFIGS[config].get("batch_context") else REGIMES
-    scored = {regime: {s: [(y, score) for r in f.runs.get(mode, [])
-                           for y, score in zip(r["labels"], r["scores"], strict=True)]
-                       for s, f in by_set.items() if not f.pixel_only}
+    scored = {regime: {s: f.verdicts(mode) for s, f in by_set.items() if not f.pixel_only}
               for mode, regime in regimes.items()}
     about = ("Verdict accuracy (score >= 0.5 means anomalous) of ImageExpert's default settings, per reference "
              "regime, verdict and margin |score - 0.5|, each set weighted equally; written by python "
              "benchmarks/image_quality.py --confidence-table. 'batch': zero-shot score_many; '1 reference, "
              "batch': 1-shot score_many of the set's other items, five reference choices per set; '1 reference': "
-             "each of them scored alone with the reference; '2+ references': each anomalous image alone against "
-             "all normal ones, each normal one against the others; '2+ references, batch': the same references, "
-             "the anomalous images as one batch and each normal one in a batch with them; 'one image alone': "
-             "each image scored by itself.")
+             "each of them scored alone with the reference; '2+ references': each normal image in turn (at most 10 a "
+             "set) and every anomalous one, each alone against the other normal ones, each item counted once "
+             "with the set's share of normal items; '2+ references, batch': the same, each turn one score_many "
+             "call; 'one image alone': each image scored by itself.")
     return build_table(scored, about=about, config=config, params=_params(config), protocol=PROTOCOL)
 
 

@@ -78,3 +78,13 @@ def test_large_sets_leave_out_at_most_ten_normal_items_spread_evenly() -> None:
     assert len(held) == module.ALL_GOOD_FOLDS == 10
     assert held[0] == "g0" and held[-1] == "g24" and len(set(held)) == 10
     assert module.all_good_folds(RecordingExpert(True), _items(1, 2), batch=True) == []  # no other normal item
+
+
+def test_verdicts_of_the_folds_count_each_item_once_with_the_sets_share_of_normals() -> None:
+    module = _image_quality()
+    folds = module.all_good_folds(RecordingExpert(True), _items(3, 6), batch=True)
+    once = module._each_once(folds, 3 / 9)
+    assert sorted(once) == sorted([(0, i / 100) for i in range(3)] + [(1, (50 + j) / 100) for j in range(6)])
+    many = module.all_good_folds(RecordingExpert(True), _items(25, 4), batch=True)  # 10 folds of 25 normals
+    once = module._each_once(many, 25 / 29)
+    assert [y for y, _ in once].count(0) == 10 and [y for y, _ in once].count(1) == 2  # 10 * 4 / 25, rounded

@@ -355,6 +355,9 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
     joint = expert.score_many([washers["good"], washers["missing"], washers["scratch"], washers["good"]],
                               [washers["ref"]])
     assert all(r.confidence is not None and r.notes[0].startswith("1 reference, batch:") for r in joint)
+    several = expert.score_many([washers["missing"], washers["scratch"], washers["good"], washers["missing"]],
+                                [washers["ref"], washers["good"]])
+    assert all(r.confidence is not None and r.notes[0].startswith("2+ references, batch:") for r in several)
     alone = expert.score(washers["good"])
     assert alone.confidence is not None and alone.notes[0].startswith("one image alone:")
     other = ImageExpert(resolution=128).score(washers["missing"], [washers["ref"]])
@@ -364,7 +367,8 @@ def test_confidence_states_how_often_such_verdicts_were_right(washers: dict[str,
 def test_confidence_table_is_a_lookup_of_margins() -> None:
     table = TABLE.read()
     assert table is not None
-    for regime in ("batch", "1 reference, batch", "1 reference", "2+ references", "one image alone"):
+    for regime in ("batch", "1 reference, batch", "1 reference", "2+ references, batch", "2+ references",
+                   "one image alone"):
         for verdict in ("anomalous", "normal"):
             bands = table["regimes"][regime][verdict]["bands"]
             assert [b["margin"] for b in bands] == [[0.0, 0.1], [0.1, 0.3], [0.3, 0.5]]
