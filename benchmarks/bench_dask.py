@@ -53,7 +53,7 @@ def _cluster(workers: int) -> tuple[Any, Any, float]:
 
     t0 = time.perf_counter()
     cluster = LocalCluster(processes=True, n_workers=workers, threads_per_worker=1, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address="127.0.0.1:0")
     client = Client(cluster)
     return cluster, client, time.perf_counter() - t0
 

