@@ -328,10 +328,15 @@ def test_turned_reference_copies_join_the_bank(washers: dict[str, ImageSample]) 
     capped = ImageExpert(resolution=128, angles=3, max_bank=8 * 256 * 2)  # 256 patches a copy: no room for angles
     capped.score(washers["good"], [washers["ref"]])
     assert next(iter(capped.banks_.values())).features.shape[0] == sizes[0]
-    several = [ImageExpert(resolution=128, angles=a) for a in (1, 3)]
-    for e in several:
+    two = [ImageExpert(resolution=128, angles=a) for a in (1, 3)]  # several references turn too, while they fit
+    for e in two:
         e.score(washers["missing"], [washers["ref"], washers["good"]])
-    assert len({next(iter(e.banks_.values())).features.shape[0] for e in several}) == 1  # one reference only
+    pair = [next(iter(e.banks_.values())).features.shape[0] for e in two]
+    assert 1.5 * pair[0] < pair[1] < 3 * pair[0]
+    full = [ImageExpert(resolution=128, angles=a, max_bank=8 * 256 * 4) for a in (1, 3)]  # room for two, unturned
+    for e in full:
+        e.score(washers["missing"], [washers["ref"], washers["good"]])
+    assert len({next(iter(e.banks_.values())).features.shape[0] for e in full}) == 1
 
 
 def test_self_match_only_lowers_distances(washers: dict[str, ImageSample]) -> None:

@@ -96,10 +96,9 @@ class ImageExpert:
     before the network and cut from the feature grid afterwards, so that border patches do not see the network's
     zero padding (a multiple of 16); ``angles``: with ``augment="rotations"``, each reference also enters the bank
     turned by every multiple of ``90 / angles`` degrees (1: quarter turns only; 3: every 30 degrees), keeping
-    only patches away from the corners the turn fills in -- with a single reference only (with several, the
-    leave-one-out calibration would see turned copies it was not measured with) and while the bank stays under
-    ``max_bank``; ``zoom``: a single reference (and its turned copies) also enters zoomed by ``1 + zoom`` and
-    ``1 / (1 + zoom)``;
+    only patches away from the corners the turn fills in, while the bank stays under ``max_bank`` (224 px
+    images: up to three references); ``zoom``: the references (and their turned copies) also enter zoomed by
+    ``1 + zoom`` and ``1 / (1 + zoom)``;
     ``self_match``: a query patch's distance is at most its distance to the query's own patches outside its
     neighbourhood divided by ``self_match`` (0: off), so that structure recurring within the query counts as
     normal; ``batch_context``: a ``score_many`` call with references and at least :data:`MIN_CONTEXT` samples
@@ -330,8 +329,7 @@ class ImageExpert:
         resized = [self._resize(r.pixels, frame) for r in refs]
         patches = sum(self._patches(r) for r in resized)
         kind = self._bank_augmentation(patches)
-        extra = (len(refs) == 1 and kind == "rotations"
-                 and patches * 8 * self.angles * (3 if self.zoom > 0 else 1) <= self.max_bank)
+        extra = kind == "rotations" and patches * 8 * self.angles * (3 if self.zoom > 0 else 1) <= self.max_bank
         per_ref = [self._augmented(img, kind, reduce=True, extra=extra)[0] for img in resized]
         features = self._cap(np.concatenate(per_ref))
         calibration = self._reference_calibration(resized, per_ref)
