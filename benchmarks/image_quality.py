@@ -330,10 +330,19 @@ class SetFigures:
         share of normal items (:func:`_each_once`)."""
         runs = [] if self.pixel_only else self.runs.get(mode, [])
         if mode.startswith("all"):
-            zero = self.runs.get("zero") or runs[:1]
-            share = float(np.mean([y == 0 for y in zero[0]["labels"]])) if zero else 0.0
-            return _each_once(runs, share)
+            return _each_once(runs, self._normal_share(runs))
         return [(y, s) for r in runs for y, s in zip(r["labels"], r["scores"], strict=True)]
+
+    def _normal_share(self, folds: list[dict[str, Any]]) -> float:
+        """The set's share of normal items: from its zero-shot run (every item), else its 1-shot run (every item
+        but the normal reference), else the folds (exact unless the set has more normal items than folds)."""
+        if self.runs.get("zero"):
+            labels = self.runs["zero"][0]["labels"]
+            return float(np.mean([y == 0 for y in labels]))
+        if self.runs.get("one"):
+            labels = self.runs["one"][0]["labels"]
+            return (labels.count(0) + 1) / (len(labels) + 1)
+        return len(folds) / (len(folds) + len(folds[0]["labels"]) - 1) if folds else 0.0
 
     def accuracy(self, mode: str) -> float:
         right = [(s >= 0.5) == bool(y) for y, s in self.verdicts(mode)]
@@ -540,10 +549,11 @@ def main(argv: list[str] | None = None) -> int:
     print("seconds per 1-shot query, measured now: " + ", ".join(f"{c} {v:.3f}" for c, v in cost.items()),
           file=sys.stderr)
     chosen = choose(combined, cost)
-    report = _report(figures, chosen, modes, args.sets, args.resamples)
-    print(_per_config(table, combined, modes, args.sets))
+    scored = [s for s in args.sets if s in chosen["in-sample"]]  # DeepPCB has figures only with 1-shot (pixel)
+    report = _report(figures, chosen, modes, scored, args.resamples)
+    print(_per_config(table, combined, modes, scored))
     print()
-    print(_markdown(report, modes, args.sets, seconds, cost))
+    print(_markdown(report, modes, scored, seconds, cost))
     if args.confidence_table:
         default = default_config(args.configs)
         for set_name, f in figures[default].items():
