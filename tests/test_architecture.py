@@ -71,9 +71,10 @@ def test_no_modality_name_is_branched_on_outside_its_folder() -> None:
                 values = {c.value for c in ast.walk(node) if isinstance(c, ast.Constant)}
                 if any("modality" in s for s in subjects) and values & names:
                     found.append(f"{path.relative_to(SRC)}:{node.lineno}: compares a modality with "
-                                 f"{sorted(values & names)}")
+                                 f"{sorted(map(str, values & names))}")
             if isinstance(node, (ast.List, ast.Tuple)):
                 values = {c.value for c in node.elts if isinstance(c, ast.Constant)}
                 if len(values & names) >= 2:
-                    found.append(f"{path.relative_to(SRC)}:{node.lineno}: lists modalities {sorted(values & names)}")
+                    listed = sorted(map(str, values & names))
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno}: lists modalities {listed}")
     assert not found, "\n".join(found)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +50,7 @@ class NoMapRenderer:
 
 def test_a_renderer_without_the_map_back_fails_the_check() -> None:
     with pytest.raises(AssertionError, match="map regions both ways"):
-        check_renderer(NoMapRenderer(), ImageSample.from_array(np.zeros((8, 8, 3), np.uint8)))  # type: ignore[arg-type]
+        check_renderer(NoMapRenderer(), ImageSample.from_array(np.zeros((8, 8, 3), np.uint8)))
 
 
 def test_openai_client_conforms_and_keeps_the_key_secret(loopback_vlm: LoopbackVLM) -> None:
@@ -100,7 +102,7 @@ def _wave(spike: bool, seed: int) -> SeriesSample:
     return SeriesSample.from_array(y)
 
 
-def _expert_cases() -> list[tuple[str, object, object, list[object], tuple[int, ...]]]:
+def _expert_cases() -> list[tuple[str, Any, Any, list[Any], tuple[int, ...]]]:
     normal, anomalous, refs = _image_pair()
     return [
         ("image", normal, anomalous, refs, (normal.height, normal.width)),
@@ -145,7 +147,7 @@ class ChattyPrompt:
 
 def test_a_builder_that_writes_the_contract_fails_the_check() -> None:
     with pytest.raises(AssertionError, match="must not write the output contract"):
-        check_prompt_builder(ChattyPrompt())  # type: ignore[arg-type]
+        check_prompt_builder(ChattyPrompt())
 
 
 class ForgetfulPrompt(ChattyPrompt):
@@ -156,7 +158,7 @@ class ForgetfulPrompt(ChattyPrompt):
 
 def test_a_builder_that_drops_an_image_fails_before_any_request() -> None:
     with pytest.raises(ConfigurationError, match="must place the 2 images"):
-        check_prompt_builder(ForgetfulPrompt())  # type: ignore[arg-type]
+        check_prompt_builder(ForgetfulPrompt())
 
 
 class LoadsInInit:

@@ -96,6 +96,7 @@ def _same(threads: list[AnomalyReport], dask: list[AnomalyReport]) -> None:
         if a.anomaly_map is None:
             assert b.anomaly_map is None
         else:
+            assert b.anomaly_map is not None
             np.testing.assert_allclose(a.anomaly_map, b.anomaly_map, rtol=1e-5, atol=1e-6)
 
 
@@ -285,6 +286,6 @@ def test_the_scaling_page_snippets_run(dask_client: Any, tmp_path: Path, monkeyp
             exec(compile(block, f"scaling.md block {number}", "exec"), namespace)
     finally:
         if hasattr(namespace.get("client"), "close"):
-            namespace["client"].close()  # type: ignore[union-attr]
+            namespace["client"].close()
     reports = namespace["reports"]
     assert [r.source for r in reports] == paths and all(r.ok for r in reports)

@@ -76,7 +76,7 @@ def test_vlm_mode_sends_reference_then_query_and_maps_boxes_back(images: dict[st
 
 
 def test_region_on_the_reference_image_is_dropped_with_a_note(images: dict[str, Path]) -> None:
-    answer = {**ANSWER, "regions": [{**ANSWER["regions"][0], "image": 1}]}  # type: ignore[dict-item]
+    answer = {**ANSWER, "regions": [{**ANSWER["regions"][0], "image": 1}]}  # type: ignore[index]
     report = Detector(client=ScriptedClient([answer]), mode="vlm").detect(images["bad"], references=[images["good"]])
     assert report.regions == ()
     assert any("normal reference" in n for n in report.notes)
@@ -156,7 +156,7 @@ def test_detect_many_never_shuts_down_the_callers_executor(images: dict[str, Pat
 def test_detector_pickles_with_its_plugins() -> None:
     detector = Detector(client=ScriptedClient([ANSWER]), mode="vlm", experts={"image": BrightnessExpert()})
     clone = pickle.loads(pickle.dumps(detector))
-    assert clone.mode == "vlm" and clone.client.model == "scripted"  # type: ignore[union-attr]
+    assert clone.mode == "vlm" and clone.client.model == "scripted"
     report = clone.detect(np.zeros((20, 20, 3), np.uint8))
     assert report.ok
 

@@ -307,5 +307,5 @@ def test_run_key_follows_the_expert_and_its_parameters(tmp_path: Path) -> None:
     assert key(resolution=256) != key()
     assert key(border_weight=1.0) != key()
     expert = ImageExpert()
-    expert.features_ = object()  # fitted state does not count
+    vars(expert)["features_"] = object()  # fitted state does not count
     assert Runner(Detector(mode="local", experts={"image": expert})).run_key(dataset) == key()

@@ -84,7 +84,7 @@ def test_every_study_prompt_is_rebuilt(shared_data: Path) -> None:
         setting, variant = query["setting"], query["variant"]
         if group in MARK_CASES:
             context = PromptContext(query=_one_image(), marks=_one_image())
-            built = LadderPrompt(domain=MARK_CASES[group]).build(context)[0].content[-1]  # type: ignore[literal-required]
+            built = LadderPrompt(domain=MARK_CASES[group]).build(context)[0].content[-1]  # type: ignore[arg-type]
             assert isinstance(built, str)
             assert _norm(built).startswith(_norm(query["prompt"])), case["id"]
             checked += 1

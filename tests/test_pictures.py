@@ -21,9 +21,9 @@ from PIL import Image
 
 from genad import AnomalyReport, ModalityBase, Region, Rendering, ViewRegion, get_modality
 from genad.annotate import SOURCE_COLOURS, heat_strip, stack, tint
-from genad.modalities.pointcloud import PointCloudSample
-from genad.modalities.series import SeriesSample
-from genad.modalities.video import VideoSample
+from genad.modalities.pointcloud import PointCloudRendering, PointCloudSample
+from genad.modalities.series import SeriesRendering, SeriesSample
+from genad.modalities.video import VideoRendering, VideoSample
 
 matplotlib.use("Agg")
 
@@ -89,6 +89,7 @@ def test_pointcloud_picture_paints_exactly_the_flagged_points() -> None:
     assert plain.shape == flagged.shape and plain.dtype == np.uint8
     moved = _orangeness(flagged) - _orangeness(plain) > 60
     rendering = modality.default_renderer().render(sample)
+    assert isinstance(rendering, PointCloudRendering)
     where = np.zeros(plain.shape[:2], bool)
     for point_map, (ox, oy) in zip(rendering.point_maps, rendering.view_origins, strict=True):
         h, w = point_map.shape
@@ -130,6 +131,7 @@ def test_video_picture_marks_the_flagged_frames_cells() -> None:
     plain = modality.picture(_report("video"), sample)
     marked = modality.picture(_report("video", (region,)), sample)
     rendering = modality.default_renderer().render(sample)
+    assert isinstance(rendering, VideoRendering)
     assert len(rendering.images) == 1 and plain.shape == rendering.images[0].shape
     hit = (rendering.cell_frames[:, 1] >= 20) & (rendering.cell_frames[:, 0] <= 29)
     assert 0 < hit.sum() < len(hit)
@@ -146,6 +148,7 @@ def test_video_picture_bars_show_per_frame_scores() -> None:
     scores[45:] = 1.0
     picture = modality.picture(_report("video", anomaly_map=scores), sample)
     rendering = modality.default_renderer().render(sample)
+    assert isinstance(rendering, VideoRendering)
     for cell, (x0, _y0, x1, y1) in zip(rendering.grid_cells[0], rendering.cell_boxes[0], strict=True):
         bar = picture[y1 - 3, x0 + 2:x1 - 2].astype(int)
         high = rendering.cell_frames[cell, 1] >= 45
@@ -192,6 +195,7 @@ def test_series_picture_has_a_score_strip_under_the_plot() -> None:
     assert picture.shape[0] > without.shape[0]
     strip = picture[without.shape[0] + 6]
     rendering = modality.default_renderer().render(sample)
+    assert isinstance(rendering, SeriesRendering)
     left, _, right, _ = rendering.plot_px[0]
     lo, hi = rendering.xlims[0]
     red = np.flatnonzero(_orangeness(strip) > 100)
@@ -360,7 +364,7 @@ class _PlainModality(ModalityBase):
     def load(self, obj: object, *, name: str | None = None) -> object:
         return obj
 
-    def default_renderer(self) -> _TwoImageRenderer:  # type: ignore[override]
+    def default_renderer(self) -> _TwoImageRenderer:
         return _TwoImageRenderer()
 
 

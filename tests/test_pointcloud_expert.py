@@ -153,6 +153,7 @@ def test_zero_shot_is_pose_invariant_and_deterministic() -> None:
     assert np.corrcoef(posed.anomaly_map, result.anomaly_map)[0, 1] > 0.9
     again = expert.score(sample)
     assert again.score == result.score
+    assert again.anomaly_map is not None and result.anomaly_map is not None
     assert np.array_equal(again.anomaly_map, result.anomaly_map)
 
 

@@ -69,7 +69,7 @@ def test_old_module_paths_warn_and_give_the_moved_module() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         old = importlib.import_module("genad.experts.image")
     assert old.ImageExpert is importlib.import_module("genad.modalities.image").ImageExpert
-    assert old.__spec__.name == "genad.modalities.image._expert"
+    assert old.__spec__ is not None and old.__spec__.name == "genad.modalities.image._expert"
 
 
 def test_importing_genad_imports_no_dependency() -> None:

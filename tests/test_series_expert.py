@@ -211,11 +211,11 @@ def test_confidence_states_how_often_such_verdicts_were_right() -> None:
     assert table is not None, "src/genad/modalities/series/confidence.json is shipped with the package"
     x = _noisy()
     x[900] += 6.0
-    alone = SeriesExpert().score(x)
+    alone = SeriesExpert().score(SeriesSample.from_array(x))
     assert alone.confidence is not None and 0.0 < alone.confidence <= 1.0
     assert alone.notes[-1].startswith("series alone: anomalous verdicts")
     assert f"verdicts on {len(table['sets'])} public series datasets" in alone.notes[-1]
-    against = SeriesExpert().score(x, [_noisy(seed=2)])
+    against = SeriesExpert().score(SeriesSample.from_array(x), [_noisy(seed=2)])
     assert against.confidence is None and "'references' verdicts were not measured" in against.notes[-1]
-    causal = SeriesExpert(mode="causal").score(x)
+    causal = SeriesExpert(mode="causal").score(SeriesSample.from_array(x))
     assert causal.confidence is None and "default settings only" in causal.notes[-1]

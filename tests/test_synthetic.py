@@ -51,6 +51,7 @@ def test_write_set_uses_the_mvtec_layout(tmp_path: Path) -> None:
         for defect in DEFECTS[category]:
             image = cv2.imread(str(root / category / defect / "000.png"))
             mask = cv2.imread(str(root / category / "ground_truth" / defect / "000_mask.png"), cv2.IMREAD_GRAYSCALE)
+            assert image is not None and mask is not None
             assert image.shape == (96, 96, 3)
             assert set(np.unique(mask)) == {0, 255}
     assert len(make_set(n_good=2, n_per_defect=1)) == 2 * (2 + 3)

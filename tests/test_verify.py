@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,7 +41,7 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
     return bad, good
 
 
-def _detector(server: LoopbackVLM, **kw: object) -> Detector:
+def _detector(server: LoopbackVLM, **kw: Any) -> Detector:
     return Detector(client=OpenAIClient(model="m", base_url=server.url, api_key="k"), mode="vlm", verify=True,
                     **kw)
 
@@ -157,7 +158,7 @@ def test_cli_detect_verify(loopback_vlm: LoopbackVLM, pair: tuple[Path, Path],
 
 
 def test_detect_many_verifies_each_sample(pair: tuple[Path, Path]) -> None:
-    def respond(messages: list[object]) -> dict[str, object]:
+    def respond(messages: list[Any]) -> dict[str, object]:
         last = messages[-1]
         assert hasattr(last, "text")
         return json.loads(CHECK) if last.text.startswith("Check your answer") else json.loads(FIRST)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 
@@ -41,7 +43,7 @@ def test_uniform_keyframes_include_both_ends_and_respect_the_budget() -> None:
 
 
 @pytest.mark.parametrize("metric", ["diff", "hist"])
-def test_change_based_selection_lands_right_after_scene_cuts(metric: str) -> None:
+def test_change_based_selection_lands_right_after_scene_cuts(metric: Literal["diff", "hist"]) -> None:
     video = scene_cut_video()
     keys = select_keyframes(video, 8, method="change", metric=metric, candidates_per_keyframe=25)
     assert len(keys) == 8

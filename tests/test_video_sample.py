@@ -30,7 +30,7 @@ def decode_index(rgb: np.ndarray) -> int:
 
 
 def write_video(path: Path, n_frames: int, fourcc: str = "mp4v", fps: float = 25.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (WIDTH, HEIGHT))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, (WIDTH, HEIGHT))
     assert writer.isOpened()
     for i in range(n_frames):
         writer.write(coded_frame(i))

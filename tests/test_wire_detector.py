@@ -42,8 +42,9 @@ def _images(request: dict[str, Any]) -> list[np.ndarray]:
         for part in content if isinstance(content, list) else ():
             if part["type"] == "image_url":
                 data = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
-                out.append(cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR),
-                                        cv2.COLOR_BGR2RGB))
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                assert bgr is not None
+                out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     return out
 
 

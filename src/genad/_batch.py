@@ -62,7 +62,7 @@ def detect_many(detector: Detector, samples: Iterable[Any], task: Task, *, execu
     bar = tqdm(total=len(items), disable=not progress, unit="sample")
     try:
         if mode != "vlm":
-            batch.score_jointly(pool, with_feedback.references)
+            batch.score_jointly(pool, tuple(with_feedback.references))
         bar.update(sum(r is not None for r in batch.reports))
         batch.finish(pool, task, with_feedback, max_in_flight, bar.update)
     finally:

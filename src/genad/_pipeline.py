@@ -218,7 +218,7 @@ def prepare(sample: Sample, references: Sequence[Sample], task: Task, *, mode: s
         )
     context = PromptContext(
         query=rendering, references=tuple(renderer.render(r) for r in references), category=task.category,
-        criteria=task.criteria, rules=task.rules, marks=marked, mark_notes=mark_notes, anomalies=anomalies,
+        criteria=task.criteria, rules=tuple(task.rules), marks=marked, mark_notes=mark_notes, anomalies=anomalies,
     )
     return Exchange(sample=sample, mode=mode, client=client, prompt_name=prompt.name, context=context,
                     messages=tuple(with_contract(prompt.build(context), context)), mark_regions=mark_regions,

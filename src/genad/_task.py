@@ -33,9 +33,9 @@ class Task:
     """
 
     category: str | None = None
-    references: tuple[Any, ...] = ()
+    references: Sequence[Any] = ()  # stored as a tuple
     criteria: str | None = None
-    rules: tuple[str, ...] = ()
+    rules: Sequence[str] = ()  # stored as a tuple
 
     def __post_init__(self) -> None:
         if isinstance(self.references, (str, bytes)) or hasattr(self.references, "__fspath__"):
