@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genad import Detector, ExpertResult, Region
+from genad import AnomalyReport, Detector, ExpertResult, Region
 from genad.errors import BatchError, ConfigurationError, CorruptInputError
 from genad.modalities.image import ImageSample
 from genad.testing import ScriptedClient
@@ -204,19 +204,21 @@ def test_unknown_modality_keys_are_rejected(images: dict[str, Path]) -> None:
         detector.detect(images["bad"])
 
 
+def _detect_many(detector: Detector, paths: list[Path], executor: str | None, **kw: Any) -> list[AnomalyReport]:
+    """``detect_many`` without an executor (``None``) or on a pool of two threads (``"threads"``)."""
+    if executor is None:
+        return detector.detect_many(paths, progress=False, **kw)
+    with ThreadPoolExecutor(2) as pool:
+        return detector.detect_many(paths, executor=pool, progress=False, **kw)
+
+
 @pytest.mark.parametrize("executor", [None, "threads"])
 def test_a_zero_shot_batch_is_scored_as_a_batch_with_or_without_an_executor(
         images: dict[str, Path], executor: str | None) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     expert = CountingExpert()
     detector = Detector(mode="local", experts={"image": expert})
     paths = [images["bad"], images["good"], images["other"]]
-    if executor is None:
-        reports = detector.detect_many(paths, progress=False)
-    else:
-        with ThreadPoolExecutor(2) as pool:
-            reports = detector.detect_many(paths, executor=pool, progress=False)
+    reports = _detect_many(detector, paths, executor)
     assert expert.calls == ["score_many(3)"]
     assert [r.source for r in reports] == [str(p) for p in paths]
     expert.calls.clear()
@@ -225,7 +227,8 @@ def test_a_zero_shot_batch_is_scored_as_a_batch_with_or_without_an_executor(
 
 
 class JointExpert(CountingExpert):
-    """Says it scores batches with one reference jointly (as ``ImageExpert(batch_context=True)`` does)."""
+    """Says it scores batches with at most one reference jointly (``ImageExpert(batch_context=True)`` does with any
+    number), so that a batch with two references shows the fall-back to scoring each sample alone."""
 
     def joint_scoring(self, references: int) -> bool:
         return references <= 1
@@ -234,16 +237,10 @@ class JointExpert(CountingExpert):
 @pytest.mark.parametrize("executor", [None, "threads"])
 def test_a_batch_with_one_reference_is_scored_whole_when_the_expert_scores_it_jointly(
         images: dict[str, Path], executor: str | None) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     expert = JointExpert()
     detector = Detector(mode="local", experts={"image": expert})
     paths = [images["bad"], images["good"], images["other"]]
-    if executor is None:
-        reports = detector.detect_many(paths, references=[images["good"]], progress=False)
-    else:
-        with ThreadPoolExecutor(2) as pool:
-            reports = detector.detect_many(paths, references=[images["good"]], executor=pool, progress=False)
+    reports = _detect_many(detector, paths, executor, references=[images["good"]])
     assert expert.calls == ["score_many(3)"]
     assert [r.source for r in reports] == [str(p) for p in paths]
     assert _scores(reports) == _scores([detector.detect(p, references=[images["good"]]) for p in paths])

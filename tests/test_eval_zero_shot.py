@@ -65,7 +65,8 @@ def test_a_batch_resumes_whole(tmp_path: Path) -> None:
 
 
 class JointPeerExpert(PeerExpert):
-    """:class:`PeerExpert` that also scores batches with one reference jointly (the reference joins the batch)."""
+    """:class:`PeerExpert` that also scores batches with one reference jointly (the reference joins the batch), but
+    not with two, so that both ways are seen."""
 
     def joint_scoring(self, references: int) -> bool:
         return references <= 1

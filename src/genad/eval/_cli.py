@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the reference draw and of --limit (default 0)")
     p.add_argument("--zero-shot", choices=["batch", "alone"], default="batch",
                    help="score each category's samples together where the expert compares them with each other "
-                        "(batch, default: --shots 0, and --shots 1 with the image expert), or each sample by "
+                        "(batch, default: --shots 0, and any --shots with the image expert), or each sample by "
                         "itself (alone)")
     p.add_argument("--mode", choices=["local", "vlm", "hybrid"], default="local", help="default: local")
     p.add_argument("--model", help="VLM model name (default: $GENAD_MODEL, then $OPENAI_MODEL)")
